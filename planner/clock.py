@@ -1,0 +1,215 @@
+"""Injected time: the wall clock for production and a virtual clock that skips idle time."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
+from typing import Protocol, runtime_checkable
+
+import anyio
+import anyio.lowlevel
+
+__all__ = ["Clock", "WallClock", "ScaledClock", "VirtualClock"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """The only source of time in the planner core and the builtin plugins."""
+
+    def now(self) -> float:
+        """Seconds since the Unix epoch, for records and logs."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back, for scheduling and deadlines."""
+        ...
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Return once `monotonic()` has reached `deadline`."""
+        ...
+
+    def move_on_at(self, deadline: float) -> AbstractDeadlineScope:
+        """An async context whose body is cancelled at `deadline` (monotonic)."""
+        ...
+
+    def busy(self) -> AbstractContextManager[None]:
+        """Mark work the clock cannot see (a worker thread): virtual time waits for it."""
+        ...
+
+
+class AbstractDeadlineScope(Protocol):
+    async def __aenter__(self) -> anyio.CancelScope: ...
+
+    async def __aexit__(self, *exc: object) -> bool | None: ...
+
+
+class WallClock:
+    """Real time: the event loop's monotonic clock and the system's epoch time."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep_until(self, deadline: float) -> None:
+        await anyio.sleep(max(0.0, deadline - time.monotonic()))
+
+    def move_on_at(self, deadline: float) -> AbstractDeadlineScope:
+        return _wall_scope(deadline)
+
+    def busy(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+
+def _wall_scope(deadline: float) -> AbstractDeadlineScope:
+    return _wall_scope_in(deadline - time.monotonic())
+
+
+@asynccontextmanager
+async def _wall_scope_in(seconds: float) -> AsyncIterator[anyio.CancelScope]:
+    with anyio.CancelScope(deadline=anyio.current_time() + seconds) as scope:
+        yield scope
+
+
+class ScaledClock:
+    """Real time sped up by `speed`: for watching a simulated deployment at a human pace."""
+
+    def __init__(self, speed: float) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed={speed!r} must be > 0")
+        self.speed = speed
+        self._origin = time.monotonic()
+        self._epoch = time.time()
+
+    def now(self) -> float:
+        return self._epoch + self.monotonic()
+
+    def monotonic(self) -> float:
+        return (time.monotonic() - self._origin) * self.speed
+
+    async def sleep_until(self, deadline: float) -> None:
+        await anyio.sleep(max(0.0, (deadline - self.monotonic()) / self.speed))
+
+    def move_on_at(self, deadline: float) -> AbstractDeadlineScope:
+        return _wall_scope_in(max(0.0, (deadline - self.monotonic()) / self.speed))
+
+    def busy(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+
+class VirtualClock:
+    """Simulated time that jumps to the next deadline whenever every task is waiting.
+
+    Run the code under test inside `async with clock.autojump():`. Work that the clock cannot
+    see waiting on it (a worker thread) is wrapped in `clock.busy()` so time stands still
+    until it finishes.
+    """
+
+    def __init__(self, start: float = 0.0, epoch: float = 1_700_000_000.0) -> None:
+        self._now = start
+        self._epoch = epoch - start
+        self._timers: list[tuple[float, int, anyio.Event]] = []
+        self._seq = itertools.count()
+        self._busy = 0
+        self._changed = anyio.Event()
+
+    def now(self) -> float:
+        return self._epoch + self._now
+
+    def monotonic(self) -> float:
+        return self._now
+
+    async def sleep_until(self, deadline: float) -> None:
+        if deadline <= self._now:
+            await anyio.lowlevel.checkpoint()
+            return
+        wake = anyio.Event()
+        heapq.heappush(self._timers, (deadline, next(self._seq), wake))
+        self._notify()
+        await wake.wait()
+
+    def move_on_at(self, deadline: float) -> AbstractDeadlineScope:
+        return self._virtual_scope(deadline)
+
+    @asynccontextmanager
+    async def _virtual_scope(self, deadline: float) -> AsyncIterator[anyio.CancelScope]:
+        async with anyio.create_task_group() as watchdog_group:
+            with anyio.CancelScope() as scope:
+
+                async def watchdog() -> None:
+                    await self.sleep_until(deadline)
+                    scope.cancel()
+
+                watchdog_group.start_soon(watchdog)
+                try:
+                    yield scope
+                finally:
+                    watchdog_group.cancel_scope.cancel()
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """Hold time still while work the clock cannot observe (a thread) is running."""
+        self._busy += 1
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            self._notify()
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by hand, waking every sleeper whose deadline passed."""
+        self._set_time(self._now + seconds)
+
+    @asynccontextmanager
+    async def autojump(self) -> AsyncIterator[VirtualClock]:
+        """Advance time by itself while the body runs, whenever every other task is blocked."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._jump_forever)
+            try:
+                yield self
+            finally:
+                group.cancel_scope.cancel()
+
+    async def _jump_forever(self) -> None:
+        while True:
+            if self._busy or not self._timers:
+                self._changed = anyio.Event()
+                await self._changed.wait()
+                continue
+            if await _all_other_tasks_blocked() and not self._busy and self._timers:
+                self._set_time(max(self._now, self._timers[0][0]))
+
+    def _set_time(self, value: float) -> None:
+        self._now = value
+        while self._timers and self._timers[0][0] <= self._now:
+            _, _, wake = heapq.heappop(self._timers)
+            wake.set()
+
+    def _notify(self) -> None:
+        self._changed.set()
+
+
+async def _all_other_tasks_blocked() -> bool:
+    """True once every other task waits on a future; yields to the loop until then.
+
+    anyio's own `wait_all_tasks_blocked` polls every 100 ms, far too slow for a clock that
+    should run a simulated day in under a second, so this polls with zero-length yields.
+    Returns False if the loop stays busy for many rounds (the caller simply retries).
+    """
+    this_task = asyncio.current_task()
+    for _ in range(64):
+        await asyncio.sleep(0)
+        for task in asyncio.all_tasks():
+            if task is this_task:
+                continue
+            waiter = getattr(task, "_fut_waiter", None)
+            if waiter is None or waiter.done():
+                break
+        else:
+            return True
+    return False

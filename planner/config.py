@@ -1,0 +1,337 @@
+"""PlannerConfig: one validated configuration from a file, the environment and CLI overrides."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from planner_sdk import Role
+
+from .errors import ConfigError
+
+__all__ = [
+    "PlannerConfig",
+    "SchedulingConfig",
+    "PluginRegistrationConfig",
+    "TransportConfig",
+    "PluginEntry",
+    "SafetyConfig",
+    "EmbeddedConfig",
+    "load_config",
+    "read_config_file",
+    "parse_override",
+    "format_validation_error",
+    "DYNAMO_ALIASES",
+]
+
+# Old Dynamo spellings accepted on input; the canonical name is what the planner reports.
+DYNAMO_ALIASES: Mapping[str, str] = {
+    "ttft": "ttft_ms",
+    "itl": "itl_ms",
+    "adjustment_interval": "throughput_adjustment_interval_seconds",
+    "adjustment_interval_seconds": "throughput_adjustment_interval_seconds",
+    "throughput_adjustment_interval": "throughput_adjustment_interval_seconds",
+    "load_adjustment_interval": "load_adjustment_interval_seconds",
+    "no_operation": "advisory",
+}
+
+ROLES_BY_MODE: Mapping[str, tuple[Role, ...]] = {
+    "disagg": (Role.PREFILL, Role.DECODE),
+    "prefill": (Role.PREFILL,),
+    "decode": (Role.DECODE,),
+    "agg": (Role.AGG,),
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False, frozen=True)
+
+
+class TransportConfig(_Section):
+    request_timeout_seconds: float = Field(5.0, gt=0, description="Default per-plugin call timeout.")
+
+
+class PluginRegistrationConfig(_Section):
+    transport: TransportConfig = TransportConfig()
+
+
+class SchedulingConfig(_Section):
+    scale_interval_seconds: float | None = Field(
+        None, gt=0, description="Base cadence; default is the gcd of the enabled plugins' intervals."
+    )
+    tick_max_duration_seconds: float = Field(30.0, gt=0, description="Deadline around one whole tick.")
+
+
+class PluginEntry(_Section):
+    """An in-process plugin named by config: `module:Class` built with `kwargs`."""
+
+    factory: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class SafetyConfig(_Section):
+    max_replicas_per_role: int = Field(1000, ge=1, description="A plugin asking for more is answering nonsense.")
+    pending_scale_down_timeout_seconds: float = Field(
+        600.0, gt=0, description="How long capacity may stay pending before it stops blocking scale-down."
+    )
+
+
+class EmbeddedConfig(_Section):
+    """The embedded synthetic cluster `planner run` drives when no real deployment is configured."""
+
+    speed: float = Field(10.0, gt=0, description="Simulated seconds per wall second; 0 < speed.")
+    duration_seconds: float | None = Field(None, gt=0, description="Stop after this much simulated time.")
+    pattern: Literal["constant", "sine", "step"] = "sine"
+    base_requests_per_second: float = Field(6.0, ge=0)
+    amplitude_requests_per_second: float = Field(4.0, ge=0)
+    period_seconds: float = Field(1200.0, gt=0)
+    isl: float = Field(3000.0, gt=0)
+    osl: float = Field(150.0, gt=0)
+    prefill_tokens_per_second_per_engine: float = Field(24000.0, gt=0)
+    decode_tokens_per_second_per_engine: float = Field(400.0, gt=0)
+    startup_delay_seconds: float = Field(60.0, ge=0)
+    seed: int = 0
+
+
+_FILE_DATA: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("planner_config_file", default={})
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return _FILE_DATA.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_DATA.get())
+
+
+class PlannerConfig(BaseSettings):
+    """Every setting of the planner daemon. Field names and defaults follow Dynamo's Planner."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PLANNER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+        allow_inf_nan=False,
+        frozen=True,
+    )
+
+    mode: Literal["disagg", "prefill", "decode", "agg"] = "disagg"
+    backend: Literal["vllm", "sglang", "trtllm", "mocker"] = "vllm"
+    environment: Literal["embedded", "kubernetes", "virtual", "global-planner"] = "embedded"
+    namespace: str | None = None
+    optimization_target: Literal["throughput", "latency", "load", "sla"] = "throughput"
+    advisory: bool = False
+
+    throughput_adjustment_interval_seconds: float = Field(180.0, gt=0)
+    load_adjustment_interval_seconds: float = Field(5.0, gt=0)
+    enable_throughput_scaling: bool = True
+    enable_load_scaling: bool = False
+
+    ttft_ms: float = Field(500.0, gt=0)
+    itl_ms: float = Field(50.0, gt=0)
+    isl: float = Field(3000.0, gt=0, description="Expected mean input length before traffic is seen.")
+    osl: float = Field(150.0, gt=0, description="Expected mean output length before traffic is seen.")
+
+    max_gpu_budget: int = Field(8, ge=-1, description="Total GPUs the planner may allocate; -1 = no limit.")
+    min_endpoint: int = Field(1, ge=0)
+    prefill_min_endpoint: int | None = Field(None, ge=0)
+    decode_min_endpoint: int | None = Field(None, ge=0)
+    prefill_engine_num_gpu: int = Field(1, ge=1)
+    decode_engine_num_gpu: int = Field(1, ge=1)
+    max_throughput_scaling_replicas: int = Field(8, ge=1)
+
+    load_predictor: Literal["constant", "arima", "kalman", "prophet"] = "arima"
+    load_predictor_log1p: bool = False
+    load_predictor_warmup_trace: str | None = None
+    prophet_window_size: int = Field(50, ge=2)
+    kalman_q_level: float = Field(1.0, gt=0)
+    kalman_q_trend: float = Field(0.1, gt=0)
+    kalman_r: float = Field(10.0, gt=0)
+    kalman_min_points: int = Field(5, ge=1)
+    no_correction: bool = False
+    profile_results_dir: str | None = None
+    load_scaling_down_sensitivity: int = Field(80, ge=0, le=100)
+    load_min_observations: int = Field(5, ge=1)
+    max_num_fpm_samples: int = Field(64, ge=1)
+    fpm_sample_bucket_size: int = Field(16, ge=1)
+
+    scheduling: SchedulingConfig = SchedulingConfig()
+    plugin_registration: PluginRegistrationConfig = PluginRegistrationConfig()
+    safety: SafetyConfig = SafetyConfig()
+    embedded: EmbeddedConfig = EmbeddedConfig()
+    plugins: list[PluginEntry] = Field(default_factory=list, description="In-process plugins by `module:Class`.")
+    disabled_plugins: list[str] = Field(default_factory=list, description="Plugin ids not to load.")
+    decision_record_path: str | None = Field(None, description="Append one JSON line per tick here.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # First wins: CLI overrides (init kwargs), then PLANNER_* environment, then the file.
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_dynamo_aliases(cls, data: Any) -> Any:
+        return normalise_keys(data) if isinstance(data, dict) else data
+
+    @field_validator("fpm_sample_bucket_size")
+    @classmethod
+    def _perfect_square(cls, value: int) -> int:
+        if int(value**0.5) ** 2 != value:
+            raise ValueError("must be a perfect square")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PlannerConfig:
+        if self.optimization_target == "sla" and not (self.enable_throughput_scaling or self.enable_load_scaling):
+            raise ValueError(
+                "enable_throughput_scaling=False and enable_load_scaling=False: "
+                "optimization_target 'sla' needs at least one scaling mode"
+            )
+        if self.throughput_enabled and self.load_enabled:
+            if self.load_adjustment_interval_seconds >= self.throughput_adjustment_interval_seconds:
+                raise ValueError(
+                    f"load_adjustment_interval_seconds={self.load_adjustment_interval_seconds:g} must be shorter "
+                    f"than throughput_adjustment_interval_seconds={self.throughput_adjustment_interval_seconds:g}"
+                )
+        if self.max_gpu_budget >= 0:
+            floor = sum(self.min_endpoint_for(r) * self.gpus_per_engine(r) for r in self.roles)
+            if floor > self.max_gpu_budget:
+                raise ValueError(
+                    f"max_gpu_budget={self.max_gpu_budget} is below the {floor} GPUs the min endpoints need"
+                )
+        return self
+
+    @property
+    def roles(self) -> tuple[Role, ...]:
+        return ROLES_BY_MODE[self.mode]
+
+    @property
+    def throughput_enabled(self) -> bool:
+        """Dynamo: the throughput (predictive) loop only runs for `optimization_target: sla`."""
+        return self.optimization_target == "sla" and self.enable_throughput_scaling
+
+    @property
+    def load_enabled(self) -> bool:
+        """Dynamo: the presets are load-based; `sla` uses it only when asked."""
+        return self.optimization_target != "sla" or self.enable_load_scaling
+
+    def min_endpoint_for(self, role: Role) -> int:
+        specific = {Role.PREFILL: self.prefill_min_endpoint, Role.DECODE: self.decode_min_endpoint}.get(role)
+        return self.min_endpoint if specific is None else specific
+
+    def gpus_per_engine(self, role: Role) -> int:
+        return self.prefill_engine_num_gpu if role is Role.PREFILL else self.decode_engine_num_gpu
+
+
+def normalise_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """Accept `kebab-case` keys and Dynamo's old names; refuse the same setting given twice."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_") if isinstance(key, str) else key
+        canonical = DYNAMO_ALIASES.get(name, name)
+        if canonical in out:
+            raise ValueError(f"{key!r} and {canonical!r} set the same field; give only {canonical!r}")
+        out[canonical] = value
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON config file into a mapping, with errors that name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"config file {str(path)!r}: cannot be read ({exc.strerror or exc})"]) from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError([f"config file {str(path)!r}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"config file {str(path)!r}: top level must be a mapping, got {type(data).__name__}"])
+    return data
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """Turn `a.b.c=value` (value parsed as YAML) into a nested mapping."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError([f"override {text!r}: expected KEY=VALUE, e.g. ttft_ms=300 or scheduling.tick_max_duration_seconds=10"])
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        value = raw
+    node: dict[str, Any] = {}
+    root = node
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+    return root
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def format_validation_error(error: ValidationError) -> list[str]:
+    """One line per problem: full field path, the bad value, the rule."""
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown setting (value {item['input']!r})")
+        elif item["type"] == "missing":
+            lines.append(f"{path}: required but not given")
+        elif not item["loc"] or item["type"] == "value_error" and isinstance(item["input"], dict):
+            lines.append(f"{path}: {message}")
+        else:
+            lines.append(f"{path}: {item['input']!r} is invalid: {message}")
+    return lines
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+) -> PlannerConfig:
+    """Build the effective config: CLI overrides beat PLANNER_* variables beat the file."""
+    try:
+        file_data = normalise_keys(read_config_file(path)) if path is not None else {}
+        cli: dict[str, Any] = {}
+        for text in overrides or []:
+            cli = _deep_merge(cli, normalise_keys(parse_override(text)))
+    except ValueError as exc:
+        raise ConfigError([str(exc)]) from None
+    token = _FILE_DATA.set(file_data)
+    try:
+        return PlannerConfig(**cli)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+    finally:
+        _FILE_DATA.reset(token)

@@ -1,0 +1,141 @@
+"""The planner daemon as an async context manager: plugins, scheduler, pipeline, connector."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from types import TracebackType
+
+from planner_sdk import Plugin
+
+from .clock import Clock, WallClock
+from .config import PlannerConfig
+from .connectors.base import Connector
+from .embedded import EmbeddedWorld
+from .errors import ConfigError, PlannerError
+from .loading import FoundPlugin, discover_plugins
+from .pipeline.record import DecisionRecorder, TickRecord
+from .pipeline.tick import TickPipeline
+from .registry import PluginRegistry, RegisteredPlugin
+from .scheduling.cadence import base_cadence
+from .scheduling.scheduler import SchedulerStats, TickScheduler
+from .transport import InProcessTransport, PluginTransport
+
+__all__ = ["Planner", "BUILTIN_ID_PREFIX"]
+
+log = logging.getLogger("planner")
+
+BUILTIN_ID_PREFIX = "builtin_"
+
+
+class Planner:
+    """Owns one deployment's planning loop. Use as `async with Planner(config) as planner:`.
+
+    `connector` defaults to what `config.environment` names; `plugins` adds plugin objects
+    beside those found through entry points and config (tests and embedding use it).
+    """
+
+    def __init__(
+        self,
+        config: PlannerConfig,
+        *,
+        clock: Clock | None = None,
+        connector: Connector | None = None,
+        plugins: Sequence[Plugin] = (),
+        discover: bool = True,
+        on_record: Callable[[TickRecord], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or WallClock()
+        self.world: EmbeddedWorld | None = None
+        if connector is None:
+            if config.environment != "embedded":
+                raise ConfigError(
+                    [f"environment: {config.environment!r} has no connector in this build yet; use 'embedded' or pass a connector"]
+                )
+            self.world = EmbeddedWorld(config, self.clock)
+            connector = self.world.connector
+        self.connector = connector
+        self.registry = PluginRegistry()
+        self._extra = list(plugins)
+        self._discover = discover
+        self._on_record = on_record
+        self._recorder: DecisionRecorder | None = None
+        self.pipeline = TickPipeline(config, self.registry, connector, self.clock, self._record)
+        self.scheduler = TickScheduler(
+            self.clock, self.registry, config.scheduling.scale_interval_seconds, self.pipeline.run_tick
+        )
+        self.last_record: TickRecord | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> Planner:
+        try:
+            self._register_all()
+            base_cadence(self.registry.intervals(), self.config.scheduling.scale_interval_seconds)
+            if self.config.decision_record_path:
+                self._recorder = DecisionRecorder(self.config.decision_record_path)
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def _register_all(self) -> None:
+        found: list[FoundPlugin] = []
+        if self._discover:
+            found += discover_plugins(self.config, self.pipeline.view.settings)
+        if self.world is not None:
+            found += [FoundPlugin(p, "embedded") for p in self.world.plugins]
+        found += [FoundPlugin(p, "api") for p in self._extra]
+        for item in found:
+            spec_id = item.plugin.spec.id
+            if item.source != "builtin" and spec_id.startswith(BUILTIN_ID_PREFIX):
+                raise ConfigError([f"plugin id {spec_id!r}: the prefix {BUILTIN_ID_PREFIX!r} is reserved for builtin plugins"])
+            self.add_transport(InProcessTransport(item.plugin, self.clock), source=item.source)
+
+    def add_transport(self, transport: PluginTransport, *, source: str) -> RegisteredPlugin:
+        """Register a plugin behind any transport; it is first due on the next slot."""
+        return self.registry.add(
+            transport,
+            source=source,
+            timeout_seconds=self.config.plugin_registration.transport.request_timeout_seconds,
+            anchor=self.scheduler.offset_now(),
+        )
+
+    async def run(self, *, max_ticks: int | None = None) -> SchedulerStats:
+        """Tick until `stop()` (or `max_ticks`); the first tick starts at once."""
+        if self._closed:
+            raise PlannerError("this planner is closed")
+        return await self.scheduler.run(max_ticks=max_ticks)
+
+    def stop(self) -> None:
+        """Let the tick in flight finish, then return from `run`. Safe to call any number of times."""
+        self.scheduler.request_stop()
+
+    async def aclose(self) -> None:
+        """Close plugins, connector and record. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop()
+        for entry in self.registry:
+            try:
+                await entry.transport.aclose()
+            except Exception as exc:  # one plugin failing to close must not keep the others open
+                log.warning("plugin %s failed to close: %s", entry.id, exc)
+        await self.connector.aclose()
+        if self._recorder is not None:
+            self._recorder.close()
+
+    def _record(self, record: TickRecord) -> None:
+        self.last_record = record
+        if self._recorder is not None:
+            self._recorder.write(record)
+        if record.changed or record.outcome in ("skipped_timeout", "skipped_error", "skipped_rejected"):
+            log.info(record.summary())
+        if self._on_record is not None:
+            self._on_record(record)

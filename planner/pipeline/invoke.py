@@ -1,0 +1,131 @@
+"""Call one plugin for its stage: due and requires gating, hold policy, timeout, validation."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import anyio
+
+from planner_sdk import (
+    Decision,
+    HoldPolicy,
+    OnError,
+    PluginError,
+    PluginTimeoutError,
+    Role,
+    StageResult,
+    TickContext,
+)
+
+from ..clock import Clock
+from ..registry import RegisteredPlugin
+from .validate import validate_result
+
+__all__ = ["CallTrace", "Contribution", "CallOutcome", "CallSettings", "run_plugin", "run_concurrently"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallTrace:
+    """What happened to one plugin on one tick, for the decision record."""
+
+    plugin_id: str
+    stage: str
+    status: str  # ok | held | not_due | requires_unmet | timeout | error
+    latency_ms: float | None = None
+    error: str | None = None
+    result: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """A result that takes part in the stage's merge, with who gave it."""
+
+    entry: RegisteredPlugin
+    result: StageResult
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    contribution: Contribution | None
+    trace: CallTrace
+    rejects_tick: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    clock: Clock
+    tick_deadline: float
+    roles: Collection[Role]
+    max_replicas: int
+
+
+async def run_plugin(
+    entry: RegisteredPlugin,
+    ctx: TickContext,
+    slot: Fraction,
+    settings: CallSettings,
+    decision: Decision | None = None,
+) -> CallOutcome:
+    """Run the plugin if it is due and its requirements are met; else apply its hold policy."""
+    spec = entry.spec
+    if decision is None:
+        if not entry.is_due(slot):
+            return _held(entry, "not_due")
+        if not all(ctx.has(name) for name in spec.requires):
+            return _held(entry, "requires_unmet")
+    clock = settings.clock
+    started = clock.monotonic()
+    deadline = min(started + entry.timeout_seconds, settings.tick_deadline)
+    try:
+        async with clock.move_on_at(deadline) as scope:
+            raw = await entry.transport.invoke(ctx.trimmed(spec.needs), decision)
+        if scope.cancelled_caught:
+            budget = deadline - started
+            raise PluginTimeoutError(spec.id, f"no answer within {budget:.3g} s")
+        result = validate_result(spec, raw, settings.roles, settings.max_replicas)
+    except Exception as exc:  # any failure costs this plugin its say, never the tick
+        error = exc if isinstance(exc, PluginError) else PluginError(spec.id, f"raised {type(exc).__name__}: {exc}")
+        latency = (clock.monotonic() - started) * 1000.0
+        entry.record_failure(str(error), latency)
+        status = "timeout" if isinstance(error, PluginTimeoutError) else "error"
+        trace = CallTrace(spec.id, spec.stage.value, status, latency, str(error))
+        if spec.on_error is OnError.REJECT_TICK:
+            return CallOutcome(None, trace, rejects_tick=True)
+        if spec.on_error is OnError.HOLD_LAST and entry.last_result is not None:
+            return CallOutcome(Contribution(entry, entry.last_result), trace)
+        return CallOutcome(None, trace)
+    latency = (clock.monotonic() - started) * 1000.0
+    entry.record_success(slot, result, latency)
+    return CallOutcome(Contribution(entry, result), CallTrace(spec.id, spec.stage.value, "ok", latency, result=result))
+
+
+def _held(entry: RegisteredPlugin, why: str) -> CallOutcome:
+    if entry.spec.hold is HoldPolicy.HOLD_LAST and entry.last_result is not None:
+        trace = CallTrace(entry.id, entry.spec.stage.value, "held", error=None, result=entry.last_result)
+        return CallOutcome(Contribution(entry, entry.last_result), trace)
+    return CallOutcome(None, CallTrace(entry.id, entry.spec.stage.value, why))
+
+
+async def run_concurrently(
+    entries: list[RegisteredPlugin],
+    ctx: TickContext,
+    slot: Fraction,
+    settings: CallSettings,
+    decision: Decision | None = None,
+) -> list[CallOutcome]:
+    """Run a stage's plugins at once; outcomes come back in the entries' (priority) order."""
+    outcomes: list[CallOutcome | None] = [None] * len(entries)
+
+    async def one(index: int, entry: RegisteredPlugin) -> None:
+        outcomes[index] = await run_plugin(entry, ctx, slot, settings, decision)
+
+    if len(entries) == 1:
+        await one(0, entries[0])
+    else:
+        async with anyio.create_task_group() as group:
+            for index, entry in enumerate(entries):
+                group.start_soon(one, index, entry)
+    return [outcome for outcome in outcomes if outcome is not None]

@@ -1,0 +1,112 @@
+"""SAFETY: always on, not pluggable. Min endpoints, GPU budget, direction, pending capacity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from planner_sdk import ReplicaCount, Role
+
+__all__ = ["SafetyLimits", "SafetyOutcome", "SafetyGuard", "enforce_limits"]
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyLimits:
+    """What safety enforces, taken from the config once."""
+
+    min_endpoint: Mapping[Role, int]
+    gpus_per_engine: Mapping[Role, int]
+    max_gpu_budget: int  # -1: no budget
+    pending_scale_down_timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyOutcome:
+    targets: dict[Role, int]
+    reasons: tuple[str, ...] = field(default=())
+
+
+def _gpus(targets: Mapping[Role, int], limits: SafetyLimits) -> int:
+    return sum(n * limits.gpus_per_engine[role] for role, n in targets.items())
+
+
+def enforce_limits(
+    requested: Mapping[Role, int], current: Mapping[Role, int], limits: SafetyLimits
+) -> SafetyOutcome:
+    """Min endpoints, then the GPU budget, never reversing a role's requested direction.
+
+    Budget cuts come first from roles asked to grow (down to their current count, never
+    below: that would turn a scale-up into a scale-down), then from roles already shrinking
+    or holding (down to their minimum). Within each group the role using the most GPUs gives
+    one engine at a time, so the roles stay balanced.
+    """
+    reasons: list[str] = []
+    targets = {**current, **requested}
+    for role, n in list(targets.items()):
+        floor = limits.min_endpoint[role]
+        if n < floor:
+            reasons.append(f"{role.value}: raised {n} -> {floor} (min endpoint)")
+        targets[role] = max(n, floor)
+    budget = limits.max_gpu_budget
+    if budget < 0 or _gpus(targets, limits) <= budget:
+        return SafetyOutcome(targets, tuple(reasons))
+    asked = dict(targets)
+    growing = {r: max(current[r], limits.min_endpoint[r]) for r in targets if targets[r] > current[r]}
+    others = {r: limits.min_endpoint[r] for r in targets if r not in growing}
+    for floors in (growing, others):
+        while _gpus(targets, limits) > budget:
+            cuttable = [r for r in floors if targets[r] > floors[r]]
+            if not cuttable:
+                break
+            role = max(cuttable, key=lambda r: (targets[r] * limits.gpus_per_engine[r], r.value))
+            targets[role] -= 1
+    for role in targets:
+        if targets[role] != asked[role]:
+            reasons.append(f"{role.value}: cut {asked[role]} -> {targets[role]} (max_gpu_budget={budget})")
+    if _gpus(targets, limits) > budget:
+        reasons.append(
+            f"max_gpu_budget={budget} cannot be met without reversing a requested scale-up "
+            f"({_gpus(targets, limits)} GPUs held)"
+        )
+    return SafetyOutcome(targets, tuple(reasons))
+
+
+class SafetyGuard:
+    """The stateful part of safety: no scale-down while new capacity is still pending.
+
+    Capacity that stays pending longer than the timeout (a worker stuck without a GPU) stops
+    blocking scale-down, so a stuck pod cannot freeze the fleet at its peak forever.
+    """
+
+    def __init__(self, limits: SafetyLimits) -> None:
+        self.limits = limits
+        self._pending_since: dict[Role, float] = {}
+
+    def enforce(
+        self, requested: Mapping[Role, int], replicas: Mapping[Role, ReplicaCount], now: float
+    ) -> SafetyOutcome:
+        current = {role: count.expected for role, count in replicas.items()}
+        outcome = enforce_limits(requested, current, self.limits)
+        targets, reasons = dict(outcome.targets), list(outcome.reasons)
+        for role, count in replicas.items():
+            if count.ready >= count.expected:
+                self._pending_since.pop(role, None)
+                continue
+            since = self._pending_since.setdefault(role, now)
+            if targets.get(role, count.expected) >= count.expected:
+                continue
+            waited = now - since
+            held = {**targets, role: count.expected}
+            within_budget = self.limits.max_gpu_budget < 0 or _gpus(held, self.limits) <= self.limits.max_gpu_budget
+            if waited < self.limits.pending_scale_down_timeout_seconds and within_budget:
+                reasons.append(
+                    f"{role.value}: scale-down {count.expected} -> {targets[role]} held, "
+                    f"{count.expected - count.ready} engine(s) still starting"
+                )
+                targets[role] = count.expected
+            else:
+                reasons.append(
+                    f"{role.value}: capacity pending for {waited:.0f} s (> "
+                    f"{self.limits.pending_scale_down_timeout_seconds:g} s), scale-down allowed"
+                )
+        return SafetyOutcome(targets, tuple(reasons))

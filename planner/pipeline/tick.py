@@ -1,0 +1,221 @@
+"""One tick: observe -> predict -> propose -> clamp -> safety -> apply -> record, under a deadline."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from fractions import Fraction
+
+import anyio
+
+from planner_sdk import (
+    Decision,
+    Observations,
+    PlannerView,
+    ProposeResult,
+    Stage,
+    TickContext,
+)
+
+from ..clock import Clock
+from ..config import PlannerConfig
+from ..connectors.base import Connector
+from ..registry import PluginRegistry
+from .clamp import apply_clamps
+from .invoke import CallOutcome, CallSettings, run_concurrently
+from .observe import merge_observations
+from .predict import run_predict_chain
+from .propose import Proposer, merge_proposals
+from .record import TickRecord, to_jsonable
+from .safety import SafetyGuard, SafetyLimits
+
+__all__ = ["TickPipeline", "planner_view", "safety_limits"]
+
+
+def planner_view(config: PlannerConfig) -> PlannerView:
+    return PlannerView(
+        mode=config.mode,
+        roles=config.roles,
+        optimization_target=config.optimization_target,
+        ttft_ms=config.ttft_ms,
+        itl_ms=config.itl_ms,
+        max_gpu_budget=config.max_gpu_budget,
+        gpus_per_engine={role: config.gpus_per_engine(role) for role in config.roles},
+        min_endpoint={role: config.min_endpoint_for(role) for role in config.roles},
+        settings=to_jsonable(config.model_dump()),
+    )
+
+
+def safety_limits(config: PlannerConfig) -> SafetyLimits:
+    return SafetyLimits(
+        min_endpoint={role: config.min_endpoint_for(role) for role in config.roles},
+        gpus_per_engine={role: config.gpus_per_engine(role) for role in config.roles},
+        max_gpu_budget=config.max_gpu_budget,
+        pending_scale_down_timeout_seconds=config.safety.pending_scale_down_timeout_seconds,
+    )
+
+
+def _proposers(outcomes: list[CallOutcome]) -> list[Proposer]:
+    out: list[Proposer] = []
+    for outcome in outcomes:
+        if outcome.contribution is not None:
+            result = outcome.contribution.result
+            assert isinstance(result, ProposeResult)
+            entry = outcome.contribution.entry
+            out.append((entry.id, entry.spec.priority, result))
+    return out
+
+
+def _rejecters(outcomes: list[CallOutcome]) -> list[str]:
+    return [o.trace.plugin_id for o in outcomes if o.rejects_tick]
+
+
+class TickPipeline:
+    """Runs ticks against a registry and a connector; owns decision ids and the safety guard."""
+
+    def __init__(
+        self,
+        config: PlannerConfig,
+        registry: PluginRegistry,
+        connector: Connector,
+        clock: Clock,
+        on_record: Callable[[TickRecord], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.connector = connector
+        self.clock = clock
+        self.on_record = on_record
+        self.view = planner_view(config)
+        self.guard = SafetyGuard(safety_limits(config))
+        self.last_decision_id = 0
+
+    async def run_tick(self, tick_id: int, slot: Fraction, skipped_slots: int = 0) -> TickRecord:
+        """Run one whole tick; never raises for a plugin's or the deadline's sake."""
+        clock = self.clock
+        started = clock.monotonic()
+        deadline = started + self.config.scheduling.tick_max_duration_seconds
+        record = TickRecord(tick_id=tick_id, time=clock.now(), slot_seconds=float(slot), skipped_slots=skipped_slots)
+        async with clock.move_on_at(deadline) as scope:
+            await self._run_stages(record, slot, deadline)
+        if scope.cancelled_caught and not record.changed:
+            record.outcome = "skipped_timeout"
+            record.reason = (
+                f"tick exceeded scheduling.tick_max_duration_seconds="
+                f"{self.config.scheduling.tick_max_duration_seconds:g}; nothing applied"
+            )
+        record.duration_ms = (clock.monotonic() - started) * 1000.0
+        if self.on_record is not None:
+            self.on_record(record)
+        return record
+
+    async def _run_stages(self, record: TickRecord, slot: Fraction, deadline: float) -> None:
+        try:
+            replicas = dict(await self.connector.current_replicas())
+        except Exception as exc:  # a deployment we cannot read is a tick we cannot decide
+            record.outcome, record.reason = "skipped_error", f"connector could not report replicas: {exc}"
+            return
+        missing = [role.value for role in self.view.roles if role not in replicas]
+        if missing:
+            record.outcome, record.reason = "skipped_error", f"connector reported no replicas for {missing}"
+            return
+        record.replicas = replicas
+        settings = CallSettings(self.clock, deadline, self.view.roles, self.config.safety.max_replicas_per_role)
+        ctx = TickContext(
+            tick_id=record.tick_id,
+            decision_id=self.last_decision_id + 1,
+            now=record.time,
+            planner=self.view,
+            replicas=replicas,
+        )
+        registry = self.registry
+
+        observed = await run_concurrently(registry.for_stage(Stage.OBSERVE), ctx, slot, settings)
+        record.calls += [o.trace for o in observed]
+        seen = [o.contribution.result for o in observed if o.contribution is not None]
+        ctx = dataclasses.replace(
+            ctx, observations=merge_observations([obs for obs in seen if isinstance(obs, Observations)])
+        )
+        record.observations = ctx.observations
+        if self._rejected(record, _rejecters(observed)):
+            return
+
+        predictions, predicted = await run_predict_chain(registry.for_stage(Stage.PREDICT), ctx, slot, settings)
+        record.calls += [o.trace for o in predicted]
+        ctx = dataclasses.replace(ctx, predictions=predictions)
+        record.predictions = predictions
+        if self._rejected(record, _rejecters(predicted)):
+            return
+
+        current = {role: count.expected for role, count in replicas.items()}
+        proposed = await run_concurrently(registry.for_stage(Stage.PROPOSE), ctx, slot, settings)
+        record.calls += [o.trace for o in proposed]
+        if self._rejected(record, _rejecters(proposed)):
+            return
+        merged = merge_proposals(_proposers(proposed), current)
+        record.merge_reasons = list(merged.reasons)
+        if merged.rejected_by:
+            record.outcome, record.reason = "skipped_rejected", "; ".join(merged.reasons)
+            return
+        record.proposal = dict(merged.targets)
+
+        ctx = dataclasses.replace(ctx, proposal=dict(merged.targets))
+        clamps = await run_concurrently(registry.for_stage(Stage.CLAMP), ctx, slot, settings)
+        record.calls += [o.trace for o in clamps]
+        if self._rejected(record, _rejecters(clamps)):
+            return
+        clamped = apply_clamps(merged.targets, _proposers(clamps), current)
+        record.clamp_reasons = list(clamped.dropped) + list(clamped.merged.reasons)
+        if clamped.merged.rejected_by:
+            record.outcome, record.reason = "skipped_rejected", "; ".join(clamped.merged.reasons)
+            return
+        if not clamped.merged.targets:
+            record.outcome, record.reason = "skipped_no_targets", "no plugin proposed a target"
+            return
+        record.clamped = dict(clamped.merged.targets)
+
+        safe = self.guard.enforce(clamped.merged.targets, replicas, self.clock.monotonic())
+        record.safety_reasons = list(safe.reasons)
+        record.targets = {role: safe.targets[role] for role in self.view.roles}
+        if record.targets == {role: current[role] for role in self.view.roles}:
+            record.outcome = "no_change"
+            return
+        await self._apply(record, ctx, slot, settings, deadline)
+
+    async def _apply(
+        self, record: TickRecord, ctx: TickContext, slot: Fraction, settings: CallSettings, deadline: float
+    ) -> None:
+        assert record.targets is not None
+        if self.clock.monotonic() >= deadline:
+            return  # the deadline passed: the scope is cancelled and the tick applies nothing
+        self.last_decision_id += 1
+        decision = Decision(
+            decision_id=self.last_decision_id,
+            targets=dict(record.targets),
+            advisory=self.config.advisory,
+            reasons=tuple(record.merge_reasons + record.clamp_reasons + record.safety_reasons),
+        )
+        record.decision_id = decision.decision_id
+        if self.config.advisory:
+            record.outcome = "advisory"
+            return
+        # Shielded: once a decision is handed to the connector it completes, whatever the deadline.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.connector.apply(decision)
+            except Exception as exc:
+                record.outcome, record.reason = "skipped_error", f"connector failed to apply: {exc}"
+                return
+            record.outcome = "applied"
+        appliers = self.registry.for_stage(Stage.APPLY)
+        if appliers:
+            acked = await run_concurrently(appliers, ctx, slot, settings, decision)
+            record.calls += [o.trace for o in acked]
+
+    def _rejected(self, record: TickRecord, rejecters: list[str]) -> bool:
+        if not rejecters:
+            return False
+        record.outcome = "skipped_rejected"
+        record.reason = f"on_error=reject_tick: {', '.join(rejecters)} failed"
+        return True
+

@@ -1,0 +1,124 @@
+"""The plugin registry: who is registered, their schedule state and their last answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from planner_sdk import PluginSpec, Stage, StageResult
+
+from .errors import RegistrationError
+from .scheduling.cadence import as_fraction
+from .transport import PluginTransport
+
+__all__ = ["RegisteredPlugin", "PluginRegistry"]
+
+
+@dataclass
+class RegisteredPlugin:
+    """A plugin as the scheduler sees it: declaration, transport and per-plugin state."""
+
+    transport: PluginTransport
+    source: str
+    timeout_seconds: float
+    next_due: Fraction = Fraction(0)
+    last_result: StageResult | None = None
+    last_latency_ms: float | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    calls: int = 0
+    interval: Fraction = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.interval = as_fraction(self.spec.execution_interval_seconds)
+
+    @property
+    def spec(self) -> PluginSpec:
+        return self.transport.spec
+
+    @property
+    def id(self) -> str:
+        return self.transport.spec.id
+
+    def is_due(self, slot: Fraction) -> bool:
+        return slot >= self.next_due
+
+    def record_success(self, slot: Fraction, result: StageResult, latency_ms: float) -> None:
+        self.next_due = slot + self.interval
+        self.last_result = result
+        self.last_latency_ms = latency_ms
+        self.last_error = None
+        self.consecutive_failures = 0
+        self.calls += 1
+
+    def record_failure(self, error: str, latency_ms: float) -> None:
+        # next_due stays: "due when its interval has elapsed since its last successful run".
+        self.last_error = error
+        self.last_latency_ms = latency_ms
+        self.consecutive_failures += 1
+        self.calls += 1
+
+
+class PluginRegistry:
+    """Registered plugins by id; tells listeners when the set changes (the cadence may move)."""
+
+    def __init__(self, reserved_ids: frozenset[str] = frozenset()) -> None:
+        self._plugins: dict[str, RegisteredPlugin] = {}
+        self._reserved = reserved_ids
+        self._listeners: list[Callable[[], None]] = []
+
+    def add(
+        self,
+        transport: PluginTransport,
+        *,
+        source: str,
+        timeout_seconds: float,
+        anchor: Fraction = Fraction(0),
+    ) -> RegisteredPlugin:
+        """Register a plugin; it is first due at `anchor` (its registration slot)."""
+        spec = transport.spec
+        if spec.id in self._plugins:
+            other = self._plugins[spec.id]
+            raise RegistrationError(f"duplicate plugin id {spec.id!r} (already registered by {other.source})")
+        if spec.id in self._reserved and source not in ("builtin", "embedded"):
+            raise RegistrationError(f"plugin id {spec.id!r} is reserved for a builtin plugin")
+        entry = RegisteredPlugin(transport, source, spec.timeout_seconds or timeout_seconds, next_due=anchor)
+        self._plugins[spec.id] = entry
+        self._changed()
+        return entry
+
+    def remove(self, plugin_id: str) -> RegisteredPlugin | None:
+        entry = self._plugins.pop(plugin_id, None)
+        if entry is not None:
+            self._changed()
+        return entry
+
+    def get(self, plugin_id: str) -> RegisteredPlugin | None:
+        return self._plugins.get(plugin_id)
+
+    def for_stage(self, stage: Stage) -> list[RegisteredPlugin]:
+        """The stage's plugins by ascending priority, then id (a stable order for ties)."""
+        return sorted(
+            (p for p in self._plugins.values() if p.spec.stage is stage),
+            key=lambda p: (p.spec.priority, p.id),
+        )
+
+    def intervals(self) -> dict[str, float]:
+        """Execution intervals of the plugins the cadence must serve (apply plugins are event-driven)."""
+        return {
+            p.id: p.spec.execution_interval_seconds for p in self._plugins.values() if p.spec.stage is not Stage.APPLY
+        }
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def __iter__(self) -> Iterator[RegisteredPlugin]:
+        return iter(list(self._plugins.values()))
+
+    def __len__(self) -> int:
+        return len(self._plugins)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()

@@ -1,0 +1,225 @@
+"""Value types that cross the plugin boundary: roles, observations, predictions, targets, results."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Role",
+    "Stage",
+    "HoldPolicy",
+    "OnError",
+    "Verdict",
+    "Bound",
+    "ReplicaCount",
+    "TrafficObservation",
+    "WorkerLoad",
+    "Observations",
+    "Predictions",
+    "PredictResult",
+    "ReplicaTarget",
+    "ProposeResult",
+    "ClampResult",
+    "Decision",
+    "ApplyAck",
+    "StageResult",
+]
+
+
+class Role(str, enum.Enum):
+    """A pool of interchangeable engines the planner sizes."""
+
+    PREFILL = "prefill"
+    DECODE = "decode"
+    AGG = "agg"
+
+
+class Stage(str, enum.Enum):
+    """The pipeline stages, in the order a tick runs them."""
+
+    OBSERVE = "observe"
+    PREDICT = "predict"
+    PROPOSE = "propose"
+    CLAMP = "clamp"
+    APPLY = "apply"
+
+
+class HoldPolicy(str, enum.Enum):
+    """What a plugin contributes on a tick where it is not due."""
+
+    HOLD_LAST = "hold_last"
+    NO_OPINION = "no_opinion"
+
+
+class OnError(str, enum.Enum):
+    """What a plugin's failure costs the tick."""
+
+    SKIP = "skip"
+    HOLD_LAST = "hold_last"
+    REJECT_TICK = "reject_tick"
+
+
+class Verdict(str, enum.Enum):
+    """A propose or clamp plugin's stance on the tick."""
+
+    ACCEPT = "accept"
+    OVERRIDE = "override"
+    REJECT = "reject"
+
+
+class Bound(str, enum.Enum):
+    """How a replica target constrains the merged result."""
+
+    SET = "set"
+    AT_LEAST = "at_least"
+    AT_MOST = "at_most"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaCount:
+    """Engines of one role: `ready` serve traffic, `expected` have been asked for."""
+
+    ready: int
+    expected: int
+
+    @property
+    def scaling(self) -> bool:
+        return self.ready != self.expected
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficObservation:
+    """Frontend traffic over the last window; unset fields were not observed."""
+
+    window_seconds: float
+    num_requests: float | None = None
+    mean_isl: float | None = None
+    mean_osl: float | None = None
+    mean_ttft_ms: float | None = None
+    mean_itl_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerLoad:
+    """One engine's load right now; unset fields were not reported."""
+
+    worker_id: str
+    role: Role
+    queued_prefill_requests: float | None = None
+    queued_prefill_tokens: float | None = None
+    scheduled_kv_tokens: float | None = None
+    queued_kv_tokens: float | None = None
+    max_kv_tokens: float | None = None
+    running_requests: float | None = None
+    forward_pass_ms: float | None = None
+    recent_ttft_ms: float | None = None
+    recent_itl_ms: float | None = None
+    missing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Observations:
+    """What observe plugins saw; merged per field across plugins."""
+
+    traffic: TrafficObservation | None = None
+    workers: tuple[WorkerLoad, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Predictions:
+    """Next-interval load; unset is not zero."""
+
+    num_requests: float | None = None
+    isl: float | None = None
+    osl: float | None = None
+
+    def is_empty(self) -> bool:
+        return self.num_requests is None and self.isl is None and self.osl is None
+
+
+@dataclass(frozen=True, slots=True)
+class PredictResult:
+    """A predict plugin's answer; `final` stops the chain after it."""
+
+    predictions: Predictions
+    final: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaTarget:
+    """One constraint on one role's replica count."""
+
+    role: Role
+    bound: Bound
+    replicas: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeResult:
+    """A propose plugin's answer: accept (no targets), override with targets, or reject."""
+
+    verdict: Verdict = Verdict.ACCEPT
+    targets: tuple[ReplicaTarget, ...] = ()
+    final: bool = False
+    reason: str = ""
+
+    @classmethod
+    def accept(cls, reason: str = "") -> ProposeResult:
+        return cls(Verdict.ACCEPT, reason=reason)
+
+    @classmethod
+    def reject(cls, reason: str) -> ProposeResult:
+        return cls(Verdict.REJECT, reason=reason)
+
+    @classmethod
+    def override(
+        cls,
+        *targets: ReplicaTarget,
+        final: bool = False,
+        reason: str = "",
+    ) -> ProposeResult:
+        return cls(Verdict.OVERRIDE, tuple(targets), final=final, reason=reason)
+
+    @classmethod
+    def set(cls, replicas: Mapping[Role, int], *, final: bool = False, reason: str = "") -> ProposeResult:
+        targets = tuple(ReplicaTarget(r, Bound.SET, n) for r, n in replicas.items())
+        return cls(Verdict.OVERRIDE, targets, final=final, reason=reason)
+
+    @classmethod
+    def at_least(cls, replicas: Mapping[Role, int], reason: str = "") -> ProposeResult:
+        targets = tuple(ReplicaTarget(r, Bound.AT_LEAST, n) for r, n in replicas.items())
+        return cls(Verdict.OVERRIDE, targets, reason=reason)
+
+    @classmethod
+    def at_most(cls, replicas: Mapping[Role, int], reason: str = "") -> ProposeResult:
+        targets = tuple(ReplicaTarget(r, Bound.AT_MOST, n) for r, n in replicas.items())
+        return cls(Verdict.OVERRIDE, targets, reason=reason)
+
+
+ClampResult = ProposeResult
+"""Clamp plugins answer with the propose type; only AT_LEAST / AT_MOST count."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the planner applies: replica targets per role under a monotonic id."""
+
+    decision_id: int
+    targets: Mapping[Role, int]
+    advisory: bool = False
+    reasons: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyAck:
+    """An apply plugin's acknowledgement of a decision."""
+
+    decision_id: int
+    accepted: bool = True
+    message: str = ""
+
+
+StageResult = Observations | PredictResult | ProposeResult | ApplyAck
