@@ -34,7 +34,12 @@ def _parser() -> argparse.ArgumentParser:
         else:
             sub.add_argument("--config", "-c", metavar="FILE", help="YAML or JSON config file")
         sub.add_argument(
-            "--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+            "--set",
+            "-s",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
             help="override a setting, e.g. --set ttft_ms=300 --set scheduling.tick_max_duration_seconds=10",
         )
 
@@ -67,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "validate-config":
         print(yaml.safe_dump(to_jsonable(config.model_dump()), sort_keys=False), end="")
         return 0
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     try:
         anyio.run(_run, config)
     except (ConfigError, PlannerError) as exc:
@@ -87,8 +94,12 @@ async def _run(config: PlannerConfig) -> None:
             group.start_soon(_summarise, planner, clock)
         log.info(
             "planner %s: environment=%s mode=%s optimization_target=%s, %d plugin(s): %s",
-            __version__, config.environment, config.mode, config.optimization_target,
-            len(planner.registry), ", ".join(sorted(p.id for p in planner.registry)),
+            __version__,
+            config.environment,
+            config.mode,
+            config.optimization_target,
+            len(planner.registry),
+            ", ".join(sorted(p.id for p in planner.registry)),
         )
         stats = await planner.run()
         log.info("stopped after %d tick(s), %d slot(s) skipped", stats.ticks, stats.skipped_slots)
@@ -127,5 +138,9 @@ async def _summarise(planner: Planner, clock: Clock, every_seconds: float = 60.0
         roles = ", ".join(f"{r.value} {c.ready}/{c.expected}" for r, c in replicas.items())
         log.info(
             "summary t=%.0fs: %s ready/expected, %d GPU(s), %d requests so far, %d decision(s)",
-            clock.monotonic() - start, roles, gpus, world.traffic.total_requests, planner.pipeline.last_decision_id,
+            clock.monotonic() - start,
+            roles,
+            gpus,
+            world.traffic.total_requests,
+            planner.pipeline.last_decision_id,
         )

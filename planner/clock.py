@@ -7,13 +7,28 @@ import heapq
 import itertools
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+)
 from typing import Protocol, runtime_checkable
 
 import anyio
 import anyio.lowlevel
 
-__all__ = ["Clock", "WallClock", "ScaledClock", "VirtualClock"]
+__all__ = ["Clock", "Deadline", "WallClock", "ScaledClock", "VirtualClock"]
+
+
+class Deadline:
+    """Yielded by `Clock.move_on_at`: after the block, `expired` tells whether the deadline cut it short."""
+
+    __slots__ = ("expired",)
+
+    def __init__(self) -> None:
+        self.expired = False
 
 
 @runtime_checkable
@@ -32,19 +47,13 @@ class Clock(Protocol):
         """Return once `monotonic()` has reached `deadline`."""
         ...
 
-    def move_on_at(self, deadline: float) -> AbstractDeadlineScope:
+    def move_on_at(self, deadline: float) -> AbstractAsyncContextManager[Deadline]:
         """An async context whose body is cancelled at `deadline` (monotonic)."""
         ...
 
     def busy(self) -> AbstractContextManager[None]:
         """Mark work the clock cannot see (a worker thread): virtual time waits for it."""
         ...
-
-
-class AbstractDeadlineScope(Protocol):
-    async def __aenter__(self) -> anyio.CancelScope: ...
-
-    async def __aexit__(self, *exc: object) -> bool | None: ...
 
 
 class WallClock:
@@ -59,21 +68,23 @@ class WallClock:
     async def sleep_until(self, deadline: float) -> None:
         await anyio.sleep(max(0.0, deadline - time.monotonic()))
 
-    def move_on_at(self, deadline: float) -> AbstractDeadlineScope:
+    def move_on_at(self, deadline: float) -> AbstractAsyncContextManager[Deadline]:
         return _wall_scope(deadline)
 
     def busy(self) -> AbstractContextManager[None]:
         return nullcontext()
 
 
-def _wall_scope(deadline: float) -> AbstractDeadlineScope:
+def _wall_scope(deadline: float) -> AbstractAsyncContextManager[Deadline]:
     return _wall_scope_in(deadline - time.monotonic())
 
 
 @asynccontextmanager
-async def _wall_scope_in(seconds: float) -> AsyncIterator[anyio.CancelScope]:
+async def _wall_scope_in(seconds: float) -> AsyncIterator[Deadline]:
+    status = Deadline()
     with anyio.CancelScope(deadline=anyio.current_time() + seconds) as scope:
-        yield scope
+        yield status
+    status.expired = scope.cancel_called
 
 
 class ScaledClock:
@@ -95,7 +106,7 @@ class ScaledClock:
     async def sleep_until(self, deadline: float) -> None:
         await anyio.sleep(max(0.0, (deadline - self.monotonic()) / self.speed))
 
-    def move_on_at(self, deadline: float) -> AbstractDeadlineScope:
+    def move_on_at(self, deadline: float) -> AbstractAsyncContextManager[Deadline]:
         return _wall_scope_in(max(0.0, (deadline - self.monotonic()) / self.speed))
 
     def busy(self) -> AbstractContextManager[None]:
@@ -133,21 +144,23 @@ class VirtualClock:
         self._notify()
         await wake.wait()
 
-    def move_on_at(self, deadline: float) -> AbstractDeadlineScope:
+    def move_on_at(self, deadline: float) -> AbstractAsyncContextManager[Deadline]:
         return self._virtual_scope(deadline)
 
     @asynccontextmanager
-    async def _virtual_scope(self, deadline: float) -> AsyncIterator[anyio.CancelScope]:
+    async def _virtual_scope(self, deadline: float) -> AsyncIterator[Deadline]:
+        status = Deadline()
         async with anyio.create_task_group() as watchdog_group:
             with anyio.CancelScope() as scope:
 
                 async def watchdog() -> None:
                     await self.sleep_until(deadline)
+                    status.expired = True
                     scope.cancel()
 
                 watchdog_group.start_soon(watchdog)
                 try:
-                    yield scope
+                    yield status
                 finally:
                     watchdog_group.cancel_scope.cancel()
 

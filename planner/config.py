@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from planner_sdk import Role
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-
-from planner_sdk import Role
 
 from .errors import ConfigError
 
@@ -101,15 +100,17 @@ class EmbeddedConfig(_Section):
     seed: int = 0
 
 
-_FILE_DATA: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("planner_config_file", default={})
+_FILE_DATA: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "planner_config_file", default=None
+)
 
 
 class _FileSource(PydanticBaseSettingsSource):
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return _FILE_DATA.get().get(field_name), field_name, False
+        return (_FILE_DATA.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_FILE_DATA.get())
+        return dict(_FILE_DATA.get() or {})
 
 
 class PlannerConfig(BaseSettings):
@@ -204,12 +205,15 @@ class PlannerConfig(BaseSettings):
                 "enable_throughput_scaling=False and enable_load_scaling=False: "
                 "optimization_target 'sla' needs at least one scaling mode"
             )
-        if self.throughput_enabled and self.load_enabled:
-            if self.load_adjustment_interval_seconds >= self.throughput_adjustment_interval_seconds:
-                raise ValueError(
-                    f"load_adjustment_interval_seconds={self.load_adjustment_interval_seconds:g} must be shorter "
-                    f"than throughput_adjustment_interval_seconds={self.throughput_adjustment_interval_seconds:g}"
-                )
+        if (
+            self.throughput_enabled
+            and self.load_enabled
+            and self.load_adjustment_interval_seconds >= self.throughput_adjustment_interval_seconds
+        ):
+            raise ValueError(
+                f"load_adjustment_interval_seconds={self.load_adjustment_interval_seconds:g} must be shorter "
+                f"than throughput_adjustment_interval_seconds={self.throughput_adjustment_interval_seconds:g}"
+            )
         if self.max_gpu_budget >= 0:
             floor = sum(self.min_endpoint_for(r) * self.gpus_per_engine(r) for r in self.roles)
             if floor > self.max_gpu_budget:
@@ -262,7 +266,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError([f"config file {str(path)!r}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"]) from None
+        raise ConfigError(
+            [f"config file {str(path)!r}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"]
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -274,7 +280,9 @@ def parse_override(text: str) -> dict[str, Any]:
     """Turn `a.b.c=value` (value parsed as YAML) into a nested mapping."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError([f"override {text!r}: expected KEY=VALUE, e.g. ttft_ms=300 or scheduling.tick_max_duration_seconds=10"])
+        raise ConfigError(
+            [f"override {text!r}: expected KEY=VALUE, e.g. ttft_ms=300 or scheduling.tick_max_duration_seconds=10"]
+        )
     try:
         value = yaml.safe_load(raw) if raw.strip() else raw
     except yaml.YAMLError:
@@ -309,7 +317,7 @@ def format_validation_error(error: ValidationError) -> list[str]:
             lines.append(f"{path}: unknown setting (value {item['input']!r})")
         elif item["type"] == "missing":
             lines.append(f"{path}: required but not given")
-        elif not item["loc"] or item["type"] == "value_error" and isinstance(item["input"], dict):
+        elif not item["loc"] or (item["type"] == "value_error" and isinstance(item["input"], dict)):
             lines.append(f"{path}: {message}")
         else:
             lines.append(f"{path}: {item['input']!r} is invalid: {message}")

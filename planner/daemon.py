@@ -51,7 +51,10 @@ class Planner:
         if connector is None:
             if config.environment != "embedded":
                 raise ConfigError(
-                    [f"environment: {config.environment!r} has no connector in this build yet; use 'embedded' or pass a connector"]
+                    [
+                        f"environment: {config.environment!r} has no connector in this build yet; "
+                        "use 'embedded' or pass a connector"
+                    ]
                 )
             self.world = EmbeddedWorld(config, self.clock)
             connector = self.world.connector
@@ -94,7 +97,9 @@ class Planner:
         for item in found:
             spec_id = item.plugin.spec.id
             if item.source != "builtin" and spec_id.startswith(BUILTIN_ID_PREFIX):
-                raise ConfigError([f"plugin id {spec_id!r}: the prefix {BUILTIN_ID_PREFIX!r} is reserved for builtin plugins"])
+                raise ConfigError(
+                    [f"plugin id {spec_id!r}: the prefix {BUILTIN_ID_PREFIX!r} is reserved for builtin plugins"]
+                )
             self.add_transport(InProcessTransport(item.plugin, self.clock), source=item.source)
 
     def add_transport(self, transport: PluginTransport, *, source: str) -> RegisteredPlugin:

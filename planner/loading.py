@@ -13,7 +13,13 @@ from planner_sdk import Plugin
 from .config import PlannerConfig
 from .errors import ConfigError, PluginDeclarationError
 
-__all__ = ["ENTRY_POINT_GROUP", "FoundPlugin", "discover_plugins", "load_entry_point_plugins", "load_configured_plugins"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "FoundPlugin",
+    "discover_plugins",
+    "load_entry_point_plugins",
+    "load_configured_plugins",
+]
 
 ENTRY_POINT_GROUP = "planner.plugins"
 
@@ -67,7 +73,9 @@ def load_configured_plugins(config: PlannerConfig) -> list[FoundPlugin]:
         try:
             plugin = factory(**entry.kwargs)
         except (TypeError, ValueError, PluginDeclarationError) as exc:
-            raise ConfigError([f"{where}: {entry.factory!r} could not be built with kwargs {entry.kwargs!r}: {exc}"]) from None
+            raise ConfigError(
+                [f"{where}: {entry.factory!r} could not be built with kwargs {entry.kwargs!r}: {exc}"]
+            ) from None
         if not isinstance(plugin, Plugin):
             raise ConfigError([f"{where}: {entry.factory!r} built {type(plugin).__name__}, not a planner_sdk Plugin"])
         found.append(FoundPlugin(plugin, "config"))

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol, cast, runtime_checkable
 
 import anyio.to_thread
-
 from planner_sdk import (
     ApplyPlugin,
     ClampPlugin,
@@ -84,7 +83,7 @@ class InProcessTransport:
                 # abandon_on_cancel: a hung sync plugin costs its thread, never the tick.
                 result = await anyio.to_thread.run_sync(self._method, *args, abandon_on_cancel=True)
             if inspect.isawaitable(result):
-                result = await cast(Awaitable[Any], result)
+                result = await result
         return cast(StageResult, result)
 
     async def aclose(self) -> None:

@@ -29,9 +29,7 @@ class InMemoryConnector:
         self._clock = clock
         self._delay = startup_delay_seconds
         # Per role, the monotonic time at which each engine is (or will be) ready.
-        self._engines: dict[Role, list[float]] = {
-            role: [-math.inf] * n for role, n in initial.items()
-        }
+        self._engines: dict[Role, list[float]] = {role: [-math.inf] * n for role, n in initial.items()}
         self.applied: list[Decision] = []
         self._last_id = 0
 
@@ -51,7 +49,9 @@ class InMemoryConnector:
             return
         unknown = set(decision.targets) - set(self._engines)
         if unknown:
-            raise ConnectorError(f"decision {decision.decision_id} names roles this deployment lacks: {sorted(r.value for r in unknown)}")
+            raise ConnectorError(
+                f"decision {decision.decision_id} names roles this deployment lacks: {sorted(r.value for r in unknown)}"
+            )
         now = self._clock.monotonic()
         for role, target in decision.targets.items():
             engines = sorted(self._engines[role])

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from planner_sdk import (
     ContextField,
     HoldPolicy,
-    ObservePlugin,
     Observations,
+    ObservePlugin,
     PluginSpec,
     ProposePlugin,
     ProposeResult,
@@ -68,7 +68,10 @@ class SyntheticTraffic(ObservePlugin):
     def __init__(self, settings: EmbeddedConfig, interval_seconds: float, clock: Clock) -> None:
         self.spec = PluginSpec(id="embedded_traffic", stage=Stage.OBSERVE, execution_interval_seconds=interval_seconds)
         self.pattern = TrafficPattern(
-            settings.pattern, settings.base_requests_per_second, settings.amplitude_requests_per_second, settings.period_seconds
+            settings.pattern,
+            settings.base_requests_per_second,
+            settings.amplitude_requests_per_second,
+            settings.period_seconds,
         )
         self.settings = settings
         self.clock = clock
@@ -118,7 +121,10 @@ class CapacityPropose(ProposePlugin):
         self.capacity = {
             Role.PREFILL: settings.prefill_tokens_per_second_per_engine,
             Role.DECODE: settings.decode_tokens_per_second_per_engine,
-            Role.AGG: 1.0 / (1.0 / settings.prefill_tokens_per_second_per_engine + 1.0 / settings.decode_tokens_per_second_per_engine),
+            Role.AGG: 1.0
+            / (
+                1.0 / settings.prefill_tokens_per_second_per_engine + 1.0 / settings.decode_tokens_per_second_per_engine
+            ),
         }
         self.roles = roles
         self.target = target_utilisation
@@ -128,7 +134,8 @@ class CapacityPropose(ProposePlugin):
 
     async def propose(self, ctx: TickContext) -> ProposeResult:
         traffic = ctx.observations.traffic
-        assert traffic is not None and ctx.replicas is not None
+        assert traffic is not None
+        assert ctx.replicas is not None
         rate = (traffic.num_requests or 0.0) / traffic.window_seconds
         isl, osl = traffic.mean_isl or 0.0, traffic.mean_osl or 0.0
         demand = {Role.PREFILL: rate * isl, Role.DECODE: rate * osl, Role.AGG: rate * (isl + osl)}

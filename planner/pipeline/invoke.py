@@ -8,7 +8,6 @@ from fractions import Fraction
 from typing import Any
 
 import anyio
-
 from planner_sdk import (
     Decision,
     HoldPolicy,
@@ -82,7 +81,7 @@ async def run_plugin(
     try:
         async with clock.move_on_at(deadline) as scope:
             raw = await entry.transport.invoke(ctx.trimmed(spec.needs), decision)
-        if scope.cancelled_caught:
+        if scope.expired:
             budget = deadline - started
             raise PluginTimeoutError(spec.id, f"no answer within {budget:.3g} s")
         result = validate_result(spec, raw, settings.roles, settings.max_replicas)

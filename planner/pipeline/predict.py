@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from fractions import Fraction
 
-from planner_sdk import PredictResult, Predictions, TickContext
+from planner_sdk import Predictions, PredictResult, TickContext
 
 from ..registry import RegisteredPlugin
 from .invoke import CallOutcome, CallSettings, run_plugin

@@ -30,9 +30,7 @@ def _gpus(targets: Mapping[Role, int], limits: SafetyLimits) -> int:
     return sum(n * limits.gpus_per_engine[role] for role, n in targets.items())
 
 
-def enforce_limits(
-    requested: Mapping[Role, int], current: Mapping[Role, int], limits: SafetyLimits
-) -> SafetyOutcome:
+def enforce_limits(requested: Mapping[Role, int], current: Mapping[Role, int], limits: SafetyLimits) -> SafetyOutcome:
     """Min endpoints, then the GPU budget, never reversing a role's requested direction.
 
     Budget cuts come first from roles asked to grow (down to their current count, never

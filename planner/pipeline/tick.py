@@ -7,7 +7,6 @@ from collections.abc import Callable
 from fractions import Fraction
 
 import anyio
-
 from planner_sdk import (
     Decision,
     Observations,
@@ -98,7 +97,7 @@ class TickPipeline:
         record = TickRecord(tick_id=tick_id, time=clock.now(), slot_seconds=float(slot), skipped_slots=skipped_slots)
         async with clock.move_on_at(deadline) as scope:
             await self._run_stages(record, slot, deadline)
-        if scope.cancelled_caught and not record.changed:
+        if scope.expired and not record.changed:
             record.outcome = "skipped_timeout"
             record.reason = (
                 f"tick exceeded scheduling.tick_max_duration_seconds="
@@ -218,4 +217,3 @@ class TickPipeline:
         record.outcome = "skipped_rejected"
         record.reason = f"on_error=reject_tick: {', '.join(rejecters)} failed"
         return True
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Collection
+from typing import Any, cast
 
 from planner_sdk import (
     ApplyAck,
@@ -12,8 +13,8 @@ from planner_sdk import (
     Observations,
     PluginProtocolError,
     PluginSpec,
-    PredictResult,
     Predictions,
+    PredictResult,
     ProposeResult,
     Role,
     Stage,
@@ -35,15 +36,15 @@ _EXPECTED: dict[Stage, type] = {
 _STAGE_OF_TYPE = {Observations: "observe", PredictResult: "predict", ProposeResult: "propose/clamp", ApplyAck: "apply"}
 
 
-def validate_result(
-    spec: PluginSpec, result: object, roles: Collection[Role], max_replicas: int
-) -> StageResult:
+def validate_result(spec: PluginSpec, result: object, roles: Collection[Role], max_replicas: int) -> StageResult:
     """Return the result if it is well-formed for the plugin's stage; raise PluginProtocolError if not."""
     expected = _EXPECTED[spec.stage]
     if not isinstance(result, expected):
         answered = _STAGE_OF_TYPE.get(type(result))
         what = f"a {answered} result" if answered else f"{type(result).__name__} {result!r:.80}"
-        raise PluginProtocolError(spec.id, f"answered with {what}; stage {spec.stage.value} expects {expected.__name__}")
+        raise PluginProtocolError(
+            spec.id, f"answered with {what}; stage {spec.stage.value} expects {expected.__name__}"
+        )
     if isinstance(result, Observations):
         return _clean_observations(spec.id, result)
     if isinstance(result, PredictResult):
@@ -93,7 +94,7 @@ def _clean_observations(plugin_id: str, obs: Observations) -> Observations:
                 for f in dataclasses.fields(worker)
                 if f.name not in ("worker_id", "role", "missing")
             }
-            cleaned_workers.append(dataclasses.replace(worker, **numbers))
+            cleaned_workers.append(dataclasses.replace(worker, **cast(dict[str, Any], numbers)))
         workers = tuple(cleaned_workers)
     return Observations(traffic=traffic, workers=workers)
 
@@ -103,7 +104,9 @@ def _check_predictions(plugin_id: str, predictions: Predictions) -> None:
         raise PluginProtocolError(plugin_id, f"predictions is a {type(predictions).__name__}, not Predictions")
     for f in dataclasses.fields(predictions):
         value = getattr(predictions, f.name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+        ):
             raise PluginProtocolError(plugin_id, f"predicted {f.name}={value!r} is not a finite number")
         if value is not None and value < 0:
             raise PluginProtocolError(plugin_id, f"predicted {f.name}={value!r} is negative")
@@ -117,7 +120,9 @@ def _check_proposal(plugin_id: str, result: ProposeResult, roles: Collection[Rol
     for target in result.targets:
         if target.role not in roles:
             known = ", ".join(r.value for r in roles)
-            raise PluginProtocolError(plugin_id, f"target for role {target.role!r}, which this deployment lacks ({known})")
+            raise PluginProtocolError(
+                plugin_id, f"target for role {target.role!r}, which this deployment lacks ({known})"
+            )
         if not isinstance(target.bound, Bound):
             raise PluginProtocolError(plugin_id, f"target bound {target.bound!r} is not a Bound")
         n = target.replicas

@@ -74,14 +74,17 @@ class TickScheduler:
         clock = self.clock
         self.t0 = clock.monotonic()
         anchor, k, base = Fraction(0), 0, self.base
+        last_slot: Fraction | None = None
         skipped = 0
         while not self._stopping and (max_ticks is None or self.stats.ticks < max_ticks):
             if self._dirty:
                 old = base
                 base = self.base
                 if old is not None and base is not None and base != old:
-                    anchor = anchor + k * old
-                    k = max(1, math.ceil((self.offset_now() - anchor) / base))
+                    # Re-anchor the grid on the last slot that ran; the next slot is the first not yet past.
+                    anchor = last_slot if last_slot is not None else anchor
+                    first = 0 if last_slot is None else 1
+                    k = max(first, math.ceil((self.offset_now() - anchor) / base))
                     self.stats.base_changes += 1
             if base is None:
                 await self._wait_for_change()
@@ -95,6 +98,7 @@ class TickScheduler:
             self.stats.jitter_seconds.append(clock.monotonic() - slot_time)
             self.stats.ticks += 1
             await self.run_tick(self.stats.ticks, slot, skipped)
+            last_slot = slot
             finished = self.offset_now() - anchor
             next_k = max(k + 1, math.ceil(finished / base))
             skipped = next_k - k - 1

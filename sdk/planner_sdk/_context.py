@@ -13,7 +13,7 @@ from ._types import Observations, Predictions, ReplicaCount, Role
 __all__ = ["ContextField", "PlannerView", "TickContext"]
 
 
-class ContextField(str, enum.Enum):
+class ContextField(enum.StrEnum):
     """Parts of the tick context a plugin may need or require."""
 
     REPLICAS = "replicas"

@@ -75,7 +75,12 @@ class PluginSpec:
         except ValueError as exc:
             raise PluginDeclarationError(f"{where}: {exc}") from None
         interval = self.execution_interval_seconds
-        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not math.isfinite(interval) or interval <= 0:
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, (int, float))
+            or not math.isfinite(interval)
+            or interval <= 0
+        ):
             raise PluginDeclarationError(
                 f"{where}: execution_interval_seconds={interval!r} must be a finite number > 0"
             )
@@ -83,7 +88,10 @@ class PluginSpec:
             raise PluginDeclarationError(f"{where}: priority={self.priority!r} must be an integer")
         timeout = self.timeout_seconds
         if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout)
+            or timeout <= 0
         ):
             raise PluginDeclarationError(f"{where}: timeout_seconds={timeout!r} must be a finite number > 0")
         requires = _fields(self.requires, f"{where}: requires")
@@ -142,4 +150,3 @@ class ApplyPlugin(Plugin):
 
     @abc.abstractmethod
     def apply(self, ctx: TickContext, decision: Decision) -> ApplyAck | Awaitable[ApplyAck]: ...
-

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """A pool of interchangeable engines the planner sizes."""
 
     PREFILL = "prefill"
@@ -36,7 +36,7 @@ class Role(str, enum.Enum):
     AGG = "agg"
 
 
-class Stage(str, enum.Enum):
+class Stage(enum.StrEnum):
     """The pipeline stages, in the order a tick runs them."""
 
     OBSERVE = "observe"
@@ -46,14 +46,14 @@ class Stage(str, enum.Enum):
     APPLY = "apply"
 
 
-class HoldPolicy(str, enum.Enum):
+class HoldPolicy(enum.StrEnum):
     """What a plugin contributes on a tick where it is not due."""
 
     HOLD_LAST = "hold_last"
     NO_OPINION = "no_opinion"
 
 
-class OnError(str, enum.Enum):
+class OnError(enum.StrEnum):
     """What a plugin's failure costs the tick."""
 
     SKIP = "skip"
@@ -61,7 +61,7 @@ class OnError(str, enum.Enum):
     REJECT_TICK = "reject_tick"
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     """A propose or clamp plugin's stance on the tick."""
 
     ACCEPT = "accept"
@@ -69,7 +69,7 @@ class Verdict(str, enum.Enum):
     REJECT = "reject"
 
 
-class Bound(str, enum.Enum):
+class Bound(enum.StrEnum):
     """How a replica target constrains the merged result."""
 
     SET = "set"

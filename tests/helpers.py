@@ -1,0 +1,187 @@
+"""Small plugins and builders the tests compose into real pipelines."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+
+from planner import InMemoryConnector, Planner, PlannerConfig, VirtualClock
+from planner_sdk import (
+    ApplyAck,
+    ApplyPlugin,
+    ClampPlugin,
+    ContextField,
+    Decision,
+    HoldPolicy,
+    ObservePlugin,
+    Observations,
+    OnError,
+    PluginSpec,
+    PredictPlugin,
+    PredictResult,
+    Predictions,
+    ProposePlugin,
+    ProposeResult,
+    Role,
+    Stage,
+    TickContext,
+    TrafficObservation,
+)
+
+PD = (Role.PREFILL, Role.DECODE)
+
+
+def config(**overrides: Any) -> PlannerConfig:
+    """A config for tests: generous budget, no embedded world, 5 s default plugin timeout."""
+    base: dict[str, Any] = {"max_gpu_budget": 64, "environment": "virtual"}
+    base.update(overrides)
+    return PlannerConfig(**base)
+
+
+def spec(plugin_id: str, stage: Stage, interval: float = 5.0, **kw: Any) -> PluginSpec:
+    return PluginSpec(id=plugin_id, stage=stage, execution_interval_seconds=interval, **kw)
+
+
+class Propose(ProposePlugin):
+    """Answers with `answer(ctx)` (or a fixed result) and counts its calls."""
+
+    def __init__(self, plugin_id: str, answer: ProposeResult | Callable[[TickContext], Any], **kw: Any) -> None:
+        self.spec = spec(plugin_id, Stage.PROPOSE, **kw)
+        self._answer = answer
+        self.calls: list[TickContext] = []
+
+    async def propose(self, ctx: TickContext) -> ProposeResult:
+        self.calls.append(ctx)
+        if callable(self._answer):
+            return self._answer(ctx)  # type: ignore[no-any-return]
+        return self._answer
+
+
+class Clamp(ClampPlugin):
+    def __init__(self, plugin_id: str, answer: ProposeResult, **kw: Any) -> None:
+        self.spec = spec(plugin_id, Stage.CLAMP, **kw)
+        self.answer = answer
+        self.seen: list[Mapping[Role, int] | None] = []
+
+    async def clamp(self, ctx: TickContext) -> ProposeResult:
+        self.seen.append(ctx.proposal)
+        return self.answer
+
+
+class Predict(PredictPlugin):
+    def __init__(self, plugin_id: str, predictions: Predictions, final: bool = False, **kw: Any) -> None:
+        self.spec = spec(plugin_id, Stage.PREDICT, **kw)
+        self.result = PredictResult(predictions, final=final)
+        self.seen: list[Predictions] = []
+
+    async def predict(self, ctx: TickContext) -> PredictResult:
+        self.seen.append(ctx.predictions)
+        return self.result
+
+
+class Observe(ObservePlugin):
+    def __init__(self, plugin_id: str, observations: Observations, **kw: Any) -> None:
+        self.spec = spec(plugin_id, Stage.OBSERVE, **kw)
+        self.observations = observations
+
+    async def observe(self, ctx: TickContext) -> Observations:
+        return self.observations
+
+
+class Hang(ProposePlugin):
+    """Never answers (async): only a timeout ends the call."""
+
+    def __init__(self, plugin_id: str = "hang", **kw: Any) -> None:
+        self.spec = spec(plugin_id, Stage.PROPOSE, **kw)
+
+    async def propose(self, ctx: TickContext) -> ProposeResult:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+class SyncHang(ProposePlugin):
+    """A synchronous plugin stuck in its worker thread until released."""
+
+    def __init__(self, plugin_id: str = "sync_hang", **kw: Any) -> None:
+        self.spec = spec(plugin_id, Stage.PROPOSE, **kw)
+        self.release = threading.Event()
+
+    def propose(self, ctx: TickContext) -> ProposeResult:
+        self.release.wait(timeout=30)
+        return ProposeResult.set({Role.PREFILL: 9})
+
+
+class Sleepy(ProposePlugin):
+    """Answers after `seconds` of the injected clock."""
+
+    def __init__(self, clock: VirtualClock, seconds: float, answer: ProposeResult, plugin_id: str = "sleepy", **kw: Any):
+        self.spec = spec(plugin_id, Stage.PROPOSE, **kw)
+        self.clock, self.seconds, self.answer = clock, seconds, answer
+
+    async def propose(self, ctx: TickContext) -> ProposeResult:
+        await self.clock.sleep_until(self.clock.monotonic() + self.seconds)
+        return self.answer
+
+
+class Recorder(ApplyPlugin):
+    def __init__(self, plugin_id: str = "recorder") -> None:
+        self.spec = spec(plugin_id, Stage.APPLY)
+        self.decisions: list[Decision] = []
+
+    async def apply(self, ctx: TickContext, decision: Decision) -> ApplyAck:
+        self.decisions.append(decision)
+        return ApplyAck(decision.decision_id)
+
+
+def traffic(num_requests: float = 100.0, window: float = 60.0) -> Observations:
+    return Observations(traffic=TrafficObservation(window, num_requests, 3000.0, 150.0))
+
+
+def set_targets(prefill: int, decode: int, **kw: Any) -> ProposeResult:
+    return ProposeResult.set({Role.PREFILL: prefill, Role.DECODE: decode}, **kw)
+
+
+def memory(clock: VirtualClock, prefill: int = 1, decode: int = 1, delay: float = 0.0) -> InMemoryConnector:
+    return InMemoryConnector(clock, {Role.PREFILL: prefill, Role.DECODE: decode}, delay)
+
+
+def planner(
+    clock: VirtualClock,
+    *plugins: Any,
+    connector: InMemoryConnector | None = None,
+    **config_overrides: Any,
+) -> Planner:
+    return Planner(
+        config(**config_overrides),
+        clock=clock,
+        connector=connector or memory(clock),
+        plugins=plugins,
+        discover=False,
+    )
+
+
+__all__ = [
+    "PD",
+    "Clamp",
+    "ContextField",
+    "Hang",
+    "HoldPolicy",
+    "Observe",
+    "OnError",
+    "Predict",
+    "Propose",
+    "Recorder",
+    "Sleepy",
+    "SyncHang",
+    "config",
+    "math",
+    "memory",
+    "planner",
+    "set_targets",
+    "spec",
+    "traffic",
+]
