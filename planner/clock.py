@@ -208,15 +208,21 @@ class VirtualClock:
 
 
 async def _all_other_tasks_blocked() -> bool:
-    """True once every other task waits on a future; yields to the loop until then.
+    """True once the loop is idle: nothing is ready to run and every other task awaits a future.
 
     anyio's own `wait_all_tasks_blocked` polls every 100 ms, far too slow for a clock that
-    should run a simulated day in under a second, so this polls with zero-length yields.
-    Returns False if the loop stays busy for many rounds (the caller simply retries).
+    should run a simulated day in under a second, so this yields with zero-length sleeps. The
+    ready-queue check matters: a cancellation is delivered by a scheduled callback, and until it
+    runs the cancelled task still looks blocked. Returns False if the loop stays busy for many
+    rounds (the caller simply asks again).
     """
+    loop = asyncio.get_running_loop()
+    ready = getattr(loop, "_ready", None)  # asyncio's queue of callbacks due now
     this_task = asyncio.current_task()
     for _ in range(64):
         await asyncio.sleep(0)
+        if ready:
+            continue
         for task in asyncio.all_tasks():
             if task is this_task:
                 continue

@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 
-from planner import InMemoryConnector, Planner, PlannerConfig, VirtualClock
+from planner import InMemoryConnector, Planner, PlannerConfig, TickRecord, VirtualClock
 from planner_sdk import (
     ApplyAck,
     ApplyPlugin,
@@ -153,14 +153,17 @@ def planner(
     clock: VirtualClock,
     *plugins: Any,
     connector: InMemoryConnector | None = None,
+    records: list[TickRecord] | None = None,
     **config_overrides: Any,
 ) -> Planner:
+    """A planner on the virtual clock with only `plugins`; tick records go to `records`."""
     return Planner(
         config(**config_overrides),
         clock=clock,
         connector=connector or memory(clock),
         plugins=plugins,
         discover=False,
+        on_record=None if records is None else records.append,
     )
 
 
