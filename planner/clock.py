@@ -6,7 +6,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -113,6 +113,14 @@ class ScaledClock:
         return nullcontext()
 
 
+class _Timer:
+    __slots__ = ("action", "cancelled")
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self.action = action
+        self.cancelled = False
+
+
 class VirtualClock:
     """Simulated time that jumps to the next deadline whenever every task is waiting.
 
@@ -124,7 +132,7 @@ class VirtualClock:
     def __init__(self, start: float = 0.0, epoch: float = 1_700_000_000.0) -> None:
         self._now = start
         self._epoch = epoch - start
-        self._timers: list[tuple[float, int, anyio.Event]] = []
+        self._timers: list[tuple[float, int, _Timer]] = []
         self._seq = itertools.count()
         self._busy = 0
         self._changed = anyio.Event()
@@ -140,9 +148,11 @@ class VirtualClock:
             await anyio.lowlevel.checkpoint()
             return
         wake = anyio.Event()
-        heapq.heappush(self._timers, (deadline, next(self._seq), wake))
-        self._notify()
-        await wake.wait()
+        timer = self._call_at(deadline, wake.set)
+        try:
+            await wake.wait()
+        finally:
+            timer.cancelled = True
 
     def move_on_at(self, deadline: float) -> AbstractAsyncContextManager[Deadline]:
         return self._virtual_scope(deadline)
@@ -150,19 +160,17 @@ class VirtualClock:
     @asynccontextmanager
     async def _virtual_scope(self, deadline: float) -> AsyncIterator[Deadline]:
         status = Deadline()
-        async with anyio.create_task_group() as watchdog_group:
-            with anyio.CancelScope() as scope:
+        with anyio.CancelScope() as scope:
 
-                async def watchdog() -> None:
-                    await self.sleep_until(deadline)
-                    status.expired = True
-                    scope.cancel()
+            def expire() -> None:
+                status.expired = True
+                scope.cancel()
 
-                watchdog_group.start_soon(watchdog)
-                try:
-                    yield status
-                finally:
-                    watchdog_group.cancel_scope.cancel()
+            timer = self._call_at(deadline, expire)
+            try:
+                yield status
+            finally:
+                timer.cancelled = True
 
     @contextmanager
     def busy(self) -> Iterator[None]:
@@ -175,7 +183,7 @@ class VirtualClock:
             self._notify()
 
     def advance(self, seconds: float) -> None:
-        """Move time forward by hand, waking every sleeper whose deadline passed."""
+        """Move time forward by hand, firing every timer whose deadline passed."""
         self._set_time(self._now + seconds)
 
     @asynccontextmanager
@@ -188,20 +196,34 @@ class VirtualClock:
             finally:
                 group.cancel_scope.cancel()
 
+    def _call_at(self, deadline: float, action: Callable[[], None]) -> _Timer:
+        timer = _Timer(action)
+        heapq.heappush(self._timers, (deadline, next(self._seq), timer))
+        self._notify()
+        return timer
+
+    def _next_deadline(self) -> float | None:
+        while self._timers and self._timers[0][2].cancelled:
+            heapq.heappop(self._timers)
+        return self._timers[0][0] if self._timers else None
+
     async def _jump_forever(self) -> None:
         while True:
-            if self._busy or not self._timers:
+            if self._busy or self._next_deadline() is None:
                 self._changed = anyio.Event()
                 await self._changed.wait()
                 continue
-            if await _all_other_tasks_blocked() and not self._busy and self._timers:
-                self._set_time(max(self._now, self._timers[0][0]))
+            if await _all_other_tasks_blocked() and not self._busy:
+                deadline = self._next_deadline()
+                if deadline is not None:
+                    self._set_time(max(self._now, deadline))
 
     def _set_time(self, value: float) -> None:
         self._now = value
         while self._timers and self._timers[0][0] <= self._now:
-            _, _, wake = heapq.heappop(self._timers)
-            wake.set()
+            _, _, timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                timer.action()
 
     def _notify(self) -> None:
         self._changed.set()

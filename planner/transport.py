@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, cast, runtime_checkable
 
 import anyio.to_thread
+
 from planner_sdk import (
     ApplyPlugin,
     ClampPlugin,
@@ -14,6 +15,7 @@ from planner_sdk import (
     ObservePlugin,
     Plugin,
     PluginSpec,
+    PluginTimeoutError,
     PredictPlugin,
     ProposePlugin,
     Stage,
@@ -34,7 +36,13 @@ class PluginTransport(Protocol):
     @property
     def spec(self) -> PluginSpec: ...
 
-    async def invoke(self, ctx: TickContext, decision: Decision | None = None) -> StageResult: ...
+    async def invoke(self, ctx: TickContext, decision: Decision | None, budget_seconds: float) -> StageResult:
+        """Call the plugin's stage method; `budget_seconds` is what the call may take at most.
+
+        The core also enforces the timeout on its own clock; a transport passes it on where the
+        wire can carry it (a gRPC deadline) or where the core cannot see the work (a thread).
+        """
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -74,14 +82,20 @@ class InProcessTransport:
     def plugin(self) -> Plugin:
         return self._plugin
 
-    async def invoke(self, ctx: TickContext, decision: Decision | None = None) -> StageResult:
+    async def invoke(self, ctx: TickContext, decision: Decision | None, budget_seconds: float) -> StageResult:
         args: tuple[Any, ...] = (ctx, decision) if self._spec.stage is Stage.APPLY else (ctx,)
         if self._is_async:
             result = await self._method(*args)
         else:
-            with self._clock.busy():
-                # abandon_on_cancel: a hung sync plugin costs its thread, never the tick.
+            # A thread is invisible to a virtual clock, which holds still while it runs, so the
+            # timeout is enforced here in real seconds too. abandon_on_cancel: a hung sync
+            # plugin costs its thread, never the tick.
+            with self._clock.busy(), anyio.move_on_after(budget_seconds) as guard:
                 result = await anyio.to_thread.run_sync(self._method, *args, abandon_on_cancel=True)
+            if guard.cancelled_caught:
+                raise PluginTimeoutError(
+                    self._spec.id, f"no answer within {budget_seconds:.3g} s (worker thread abandoned)"
+                )
             if inspect.isawaitable(result):
                 result = await result
         return cast(StageResult, result)

@@ -17,13 +17,13 @@ from planner_sdk import (
     ContextField,
     Decision,
     HoldPolicy,
-    ObservePlugin,
     Observations,
+    ObservePlugin,
     OnError,
     PluginSpec,
+    Predictions,
     PredictPlugin,
     PredictResult,
-    Predictions,
     ProposePlugin,
     ProposeResult,
     Role,
@@ -118,7 +118,9 @@ class SyncHang(ProposePlugin):
 class Sleepy(ProposePlugin):
     """Answers after `seconds` of the injected clock."""
 
-    def __init__(self, clock: VirtualClock, seconds: float, answer: ProposeResult, plugin_id: str = "sleepy", **kw: Any):
+    def __init__(
+        self, clock: VirtualClock, seconds: float, answer: ProposeResult, plugin_id: str = "sleepy", **kw: Any
+    ):
         self.spec = spec(plugin_id, Stage.PROPOSE, **kw)
         self.clock, self.seconds, self.answer = clock, seconds, answer
 

@@ -58,9 +58,8 @@ async def test_time_stands_still_while_a_thread_is_busy() -> None:
 
 async def test_move_on_at_cancels_the_body_at_the_virtual_deadline() -> None:
     clock = VirtualClock()
-    async with clock.autojump():
-        async with clock.move_on_at(7.5) as scope:
-            await clock.sleep_until(1000.0)
+    async with clock.autojump(), clock.move_on_at(7.5) as scope:
+        await clock.sleep_until(1000.0)
     assert scope.expired
     assert clock.monotonic() == 7.5
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from helpers import Observe, Predict, Propose, memory, planner, set_targets, traffic
 
+from helpers import Observe, Predict, Propose, memory, planner, set_targets, traffic
 from planner import InProcessTransport, TickRecord, VirtualClock
 from planner_sdk import ContextField, HoldPolicy, Predictions, ProposeResult, Role
 

@@ -6,8 +6,8 @@ from fractions import Fraction
 
 import anyio
 import pytest
-from helpers import Propose, set_targets
 
+from helpers import Propose, set_targets
 from planner import InProcessTransport, VirtualClock
 from planner.registry import PluginRegistry
 from planner.scheduling import TickScheduler

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import anyio
+
 from planner_sdk import (
     Decision,
     HoldPolicy,
@@ -55,10 +56,13 @@ class CallOutcome:
 
 @dataclass(frozen=True, slots=True)
 class CallSettings:
+    """What every call in one tick shares; `traces` collects each call's trace as it ends."""
+
     clock: Clock
     tick_deadline: float
     roles: Collection[Role]
     max_replicas: int
+    traces: list[CallTrace] = field(default_factory=list)
 
 
 async def run_plugin(
@@ -69,6 +73,18 @@ async def run_plugin(
     decision: Decision | None = None,
 ) -> CallOutcome:
     """Run the plugin if it is due and its requirements are met; else apply its hold policy."""
+    outcome = await _call(entry, ctx, slot, settings, decision)
+    settings.traces.append(outcome.trace)
+    return outcome
+
+
+async def _call(
+    entry: RegisteredPlugin,
+    ctx: TickContext,
+    slot: Fraction,
+    settings: CallSettings,
+    decision: Decision | None,
+) -> CallOutcome:
     spec = entry.spec
     if decision is None:
         if not entry.is_due(slot):
@@ -80,10 +96,9 @@ async def run_plugin(
     deadline = min(started + entry.timeout_seconds, settings.tick_deadline)
     try:
         async with clock.move_on_at(deadline) as scope:
-            raw = await entry.transport.invoke(ctx.trimmed(spec.needs), decision)
+            raw = await entry.transport.invoke(ctx.trimmed(spec.needs), decision, deadline - started)
         if scope.expired:
-            budget = deadline - started
-            raise PluginTimeoutError(spec.id, f"no answer within {budget:.3g} s")
+            raise PluginTimeoutError(spec.id, f"no answer within {deadline - started:.3g} s")
         result = validate_result(spec, raw, settings.roles, settings.max_replicas)
     except Exception as exc:  # any failure costs this plugin its say, never the tick
         error = exc if isinstance(exc, PluginError) else PluginError(spec.id, f"raised {type(exc).__name__}: {exc}")
@@ -96,6 +111,14 @@ async def run_plugin(
         if spec.on_error is OnError.HOLD_LAST and entry.last_result is not None:
             return CallOutcome(Contribution(entry, entry.last_result), trace)
         return CallOutcome(None, trace)
+    except BaseException:
+        # The tick's deadline cancelled the call: say so in the record, then let it unwind.
+        latency = (clock.monotonic() - started) * 1000.0
+        entry.record_failure("cancelled at the tick deadline", latency)
+        settings.traces.append(
+            CallTrace(spec.id, spec.stage.value, "timeout", latency, "cancelled at the tick deadline")
+        )
+        raise
     latency = (clock.monotonic() - started) * 1000.0
     entry.record_success(slot, result, latency)
     return CallOutcome(Contribution(entry, result), CallTrace(spec.id, spec.stage.value, "ok", latency, result=result))

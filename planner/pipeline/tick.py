@@ -7,6 +7,7 @@ from collections.abc import Callable
 from fractions import Fraction
 
 import anyio
+
 from planner_sdk import (
     Decision,
     Observations,
@@ -120,6 +121,7 @@ class TickPipeline:
             return
         record.replicas = replicas
         settings = CallSettings(self.clock, deadline, self.view.roles, self.config.safety.max_replicas_per_role)
+        record.calls = settings.traces  # filled as calls end, even those the deadline cuts off
         ctx = TickContext(
             tick_id=record.tick_id,
             decision_id=self.last_decision_id + 1,
@@ -130,7 +132,6 @@ class TickPipeline:
         registry = self.registry
 
         observed = await run_concurrently(registry.for_stage(Stage.OBSERVE), ctx, slot, settings)
-        record.calls += [o.trace for o in observed]
         seen = [o.contribution.result for o in observed if o.contribution is not None]
         ctx = dataclasses.replace(
             ctx, observations=merge_observations([obs for obs in seen if isinstance(obs, Observations)])
@@ -140,7 +141,6 @@ class TickPipeline:
             return
 
         predictions, predicted = await run_predict_chain(registry.for_stage(Stage.PREDICT), ctx, slot, settings)
-        record.calls += [o.trace for o in predicted]
         ctx = dataclasses.replace(ctx, predictions=predictions)
         record.predictions = predictions
         if self._rejected(record, _rejecters(predicted)):
@@ -148,7 +148,6 @@ class TickPipeline:
 
         current = {role: count.expected for role, count in replicas.items()}
         proposed = await run_concurrently(registry.for_stage(Stage.PROPOSE), ctx, slot, settings)
-        record.calls += [o.trace for o in proposed]
         if self._rejected(record, _rejecters(proposed)):
             return
         merged = merge_proposals(_proposers(proposed), current)
@@ -160,7 +159,6 @@ class TickPipeline:
 
         ctx = dataclasses.replace(ctx, proposal=dict(merged.targets))
         clamps = await run_concurrently(registry.for_stage(Stage.CLAMP), ctx, slot, settings)
-        record.calls += [o.trace for o in clamps]
         if self._rejected(record, _rejecters(clamps)):
             return
         clamped = apply_clamps(merged.targets, _proposers(clamps), current)
@@ -208,8 +206,7 @@ class TickPipeline:
             record.outcome = "applied"
         appliers = self.registry.for_stage(Stage.APPLY)
         if appliers:
-            acked = await run_concurrently(appliers, ctx, slot, settings, decision)
-            record.calls += [o.trace for o in acked]
+            await run_concurrently(appliers, ctx, slot, settings, decision)
 
     def _rejected(self, record: TickRecord, rejecters: list[str]) -> bool:
         if not rejecters:
