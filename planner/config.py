@@ -248,12 +248,14 @@ class PlannerConfig(BaseSettings):
 def normalise_keys(data: dict[str, Any]) -> dict[str, Any]:
     """Accept `kebab-case` keys and Dynamo's old names; refuse the same setting given twice."""
     out: dict[str, Any] = {}
+    given_as: dict[str, str] = {}
     for key, value in data.items():
         name = key.replace("-", "_") if isinstance(key, str) else key
         canonical = DYNAMO_ALIASES.get(name, name)
         if canonical in out:
-            raise ValueError(f"{key!r} and {canonical!r} set the same field; give only {canonical!r}")
+            raise ValueError(f"{given_as[canonical]!r} and {key!r} set the same field; give only {canonical!r}")
         out[canonical] = value
+        given_as[canonical] = key
     return out
 
 

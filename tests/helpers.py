@@ -190,3 +190,19 @@ __all__ = [
     "spec",
     "traffic",
 ]
+
+
+class Floor(ProposePlugin):
+    """A floor per role from plain kwargs, as a config entry would build it."""
+
+    def __init__(self, plugin_id: str, prefill: int, decode: int, interval: float = 5.0) -> None:
+        self.spec = spec(plugin_id, Stage.PROPOSE, interval)
+        self.floor = {Role.PREFILL: prefill, Role.DECODE: decode}
+
+    async def propose(self, ctx: TickContext) -> ProposeResult:
+        return ProposeResult.at_least(self.floor)
+
+
+def entry_point_factory(settings: Mapping[str, Any]) -> list[Floor]:
+    """A `planner.plugins` entry point target: contributes a floor sized from the settings."""
+    return [Floor("ep_floor", settings["min_endpoint"] + 1, settings["min_endpoint"] + 2)]
