@@ -40,9 +40,9 @@ async def test_the_same_seed_gives_the_same_decisions() -> None:
     async def run() -> list[object]:
         clock = VirtualClock()
         records: list[TickRecord] = []
-        async with Planner(PlannerConfig(), clock=clock, discover=False, on_record=records.append) as planner:
-            async with clock.autojump():
-                await planner.run(max_ticks=60)
+        planner = Planner(PlannerConfig(), clock=clock, discover=False, on_record=records.append)
+        async with planner, clock.autojump():
+            await planner.run(max_ticks=60)
         return [r.targets for r in records]
 
     assert await run() == await run()

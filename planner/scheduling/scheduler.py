@@ -49,6 +49,7 @@ class TickScheduler:
         self._dirty = True
         self._stopping = False
         self._wake = anyio.Event()
+        self._sleep_scope: anyio.CancelScope | None = None
         registry.on_change(self._registry_changed)
 
     @property
@@ -67,7 +68,7 @@ class TickScheduler:
     def request_stop(self) -> None:
         """Finish the tick in flight, if any, then return from `run`. Idempotent."""
         self._stopping = True
-        self._wake.set()
+        self._interrupt()
 
     async def run(self, *, max_ticks: int | None = None) -> SchedulerStats:
         """Tick until stopped (or for `max_ticks` ticks); returns the stats."""
@@ -110,25 +111,21 @@ class TickScheduler:
         """Sleep to the slot; False if woken early by a stop request or a registry change."""
         if self._stopping:
             return False
-        self._wake = anyio.Event()
-        woken = False
-        async with anyio.create_task_group() as group:
-
-            async def watch() -> None:
-                nonlocal woken
-                await self._wake.wait()
-                woken = True
-                group.cancel_scope.cancel()
-
-            group.start_soon(watch)
+        with anyio.CancelScope() as scope:
+            self._sleep_scope = scope
             await self.clock.sleep_until(deadline)
-            group.cancel_scope.cancel()
-        return not woken
+        self._sleep_scope = None
+        return not scope.cancel_called
 
     async def _wait_for_change(self) -> None:
         self._wake = anyio.Event()
         await self._wake.wait()
 
+    def _interrupt(self) -> None:
+        self._wake.set()
+        if self._sleep_scope is not None:
+            self._sleep_scope.cancel()
+
     def _registry_changed(self) -> None:
         self._dirty = True
-        self._wake.set()
+        self._interrupt()

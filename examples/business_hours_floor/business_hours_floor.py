@@ -1,0 +1,44 @@
+"""A propose plugin that keeps a minimum fleet during business hours (AT_LEAST on a schedule)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from planner_sdk import PluginSpec, ProposePlugin, ProposeResult, Role, Stage, TickContext
+
+
+class BusinessHoursFloor(ProposePlugin):
+    """Between `open_hour` and `close_hour` (local to `utc_offset_hours`, Monday to Friday),
+    ask for at least `prefill` and `decode` engines; outside those hours, say nothing.
+
+    It proposes a floor, not a number: the other plugins still size the fleet, and this one
+    only stops it shrinking below what the morning rush needs before the rush is measured.
+    """
+
+    def __init__(
+        self,
+        prefill: int,
+        decode: int,
+        open_hour: int = 8,
+        close_hour: int = 18,
+        utc_offset_hours: float = 0.0,
+        plugin_id: str = "business_hours_floor",
+        interval_seconds: float = 60.0,
+    ) -> None:
+        if not 0 <= open_hour < close_hour <= 24:
+            raise ValueError(f"open_hour={open_hour}, close_hour={close_hour}: need 0 <= open < close <= 24")
+        self.spec = PluginSpec(id=plugin_id, stage=Stage.PROPOSE, execution_interval_seconds=interval_seconds)
+        self.floor = {Role.PREFILL: prefill, Role.DECODE: decode}
+        self.open_hour, self.close_hour = open_hour, close_hour
+        self.zone = dt.timezone(dt.timedelta(hours=utc_offset_hours))
+
+    def is_open(self, unix_seconds: float) -> bool:
+        local = dt.datetime.fromtimestamp(unix_seconds, self.zone)
+        return local.weekday() < 5 and self.open_hour <= local.hour < self.close_hour
+
+    async def propose(self, ctx: TickContext) -> ProposeResult:
+        # ctx.now comes from the planner's clock, so replays and tests see their own time.
+        if not self.is_open(ctx.now):
+            return ProposeResult.accept("outside business hours")
+        wanted = {role: n for role, n in self.floor.items() if role in ctx.planner.roles}
+        return ProposeResult.at_least(wanted, reason="business hours floor")
