@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit deps-check bench clean
 
 $(STAMP): pyproject.toml sdk/pyproject.toml plugins/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# The optional [prophet] extra must resolve together with everything else (python-dateutil clash).
+deps-check: $(STAMP)
+	$(BIN)/python -m pip install --dry-run --quiet -e sdk -e plugins -e ".[prophet]"
+
+test: lint typecheck deps-check unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/tick_overhead.py
