@@ -21,11 +21,9 @@ from .scheduling.cadence import base_cadence
 from .scheduling.scheduler import SchedulerStats, TickScheduler
 from .transport import InProcessTransport, PluginTransport
 
-__all__ = ["Planner", "BUILTIN_ID_PREFIX"]
+__all__ = ["Planner"]
 
 log = logging.getLogger("planner")
-
-BUILTIN_ID_PREFIX = "builtin_"
 
 
 class Planner:
@@ -95,11 +93,6 @@ class Planner:
             found += [FoundPlugin(p, "embedded") for p in self.world.plugins]
         found += [FoundPlugin(p, "api") for p in self._extra]
         for item in found:
-            spec_id = item.plugin.spec.id
-            if item.source != "builtin" and spec_id.startswith(BUILTIN_ID_PREFIX):
-                raise ConfigError(
-                    [f"plugin id {spec_id!r}: the prefix {BUILTIN_ID_PREFIX!r} is reserved for builtin plugins"]
-                )
             self.add_transport(InProcessTransport(item.plugin, self.clock), source=item.source)
 
     def add_transport(self, transport: PluginTransport, *, source: str) -> RegisteredPlugin:

@@ -12,7 +12,9 @@ from .errors import RegistrationError
 from .scheduling.cadence import as_fraction
 from .transport import PluginTransport
 
-__all__ = ["RegisteredPlugin", "PluginRegistry"]
+__all__ = ["BUILTIN_ID_PREFIX", "RegisteredPlugin", "PluginRegistry"]
+
+BUILTIN_ID_PREFIX = "builtin_"
 
 
 @dataclass
@@ -63,9 +65,8 @@ class RegisteredPlugin:
 class PluginRegistry:
     """Registered plugins by id; tells listeners when the set changes (the cadence may move)."""
 
-    def __init__(self, reserved_ids: frozenset[str] = frozenset()) -> None:
+    def __init__(self) -> None:
         self._plugins: dict[str, RegisteredPlugin] = {}
-        self._reserved = reserved_ids
         self._listeners: list[Callable[[], None]] = []
 
     def add(
@@ -81,8 +82,10 @@ class PluginRegistry:
         if spec.id in self._plugins:
             other = self._plugins[spec.id]
             raise RegistrationError(f"duplicate plugin id {spec.id!r} (already registered by {other.source})")
-        if spec.id in self._reserved and source not in ("builtin", "embedded"):
-            raise RegistrationError(f"plugin id {spec.id!r} is reserved for a builtin plugin")
+        if spec.id.startswith(BUILTIN_ID_PREFIX) and source != "builtin":
+            raise RegistrationError(
+                f"plugin id {spec.id!r}: the prefix {BUILTIN_ID_PREFIX!r} is reserved for builtin plugins"
+            )
         entry = RegisteredPlugin(transport, source, spec.timeout_seconds or timeout_seconds, next_due=anchor)
         self._plugins[spec.id] = entry
         self._changed()

@@ -91,7 +91,7 @@ async def test_duplicate_plugin_ids_are_refused() -> None:
 
 async def test_the_builtin_prefix_is_reserved() -> None:
     clock = VirtualClock()
-    with pytest.raises(ConfigError, match="prefix 'builtin_' is reserved"):
+    with pytest.raises(RegistrationError, match="prefix 'builtin_' is reserved"):
         async with Planner(
             config(), clock=clock, connector=memory(clock), plugins=[Propose("builtin_fake", set_targets(1, 1))]
         ):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from helpers import memory
 
+from helpers import memory
 from planner import ConnectorError, VirtualClock
 from planner_sdk import Decision, ReplicaCount, Role
 
