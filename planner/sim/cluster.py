@@ -1,0 +1,430 @@
+"""A discrete-event simulation of a disaggregated deployment: prefill and decode engines from a profile.
+
+Prefill engines take requests from their own FIFO queue in chunked batches (up to a token
+budget per pass, time from the profile's TTFT curve). A finished prompt's KV cache moves to a
+decode engine (transfer time per token); decode engines run continuous batches whose step time
+is the profile's ITL at their current KV usage and mean context, admitting a request only
+while its input and output fit in the KV cache. Routing joins the least-loaded ready engine.
+
+Engines start `startup_delay_s` after they are asked for; a removed engine stops taking work
+and leaves once it has drained. GPU time counts from the request for an engine until it is gone.
+Time only moves when `advance_to` is called, so the simulation runs as fast as its events.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from planner_plugins.perf import PerfModel
+from planner_sdk import ReplicaCount, Role, WorkerLoad
+
+from ..errors import PlannerError
+from .trace import TraceRequest
+
+__all__ = ["SimSettings", "SimRequest", "SimCluster", "PrefillEngine", "DecodeEngine"]
+
+_PREFILL_DONE, _DECODE_ARRIVE, _DECODE_DONE, _READY = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    startup_delay_s: float = 120.0
+    prefill_chunk_tokens: int = 16384
+    kv_transfer_ms_per_1k_tokens: float = 2.4  # ~128 KiB of KV per token over ~50 GB/s
+    max_decode_batch: int = 512
+    prefill_gpus_per_engine: int = 1
+    decode_gpus_per_engine: int = 1
+
+
+class SimRequest:
+    __slots__ = ("arrival", "finish", "first_token", "isl", "osl", "target_progress")
+
+    def __init__(self, arrival: float, isl: int, osl: int) -> None:
+        self.arrival = arrival
+        self.isl = isl
+        self.osl = osl
+        self.first_token = -1.0
+        self.finish = -1.0
+        self.target_progress = 0.0
+
+    @property
+    def ttft_s(self) -> float:
+        return self.first_token - self.arrival
+
+    @property
+    def itl_s(self) -> float:
+        """Mean inter-token latency after the first token (0 for one-token answers)."""
+        return (self.finish - self.first_token) / (self.osl - 1) if self.osl > 1 else 0.0
+
+
+class _Engine:
+    __slots__ = ("draining", "gone_at", "name", "ready_at", "requested_at")
+
+    def __init__(self, name: str, requested_at: float, ready_at: float) -> None:
+        self.name = name
+        self.requested_at = requested_at
+        self.ready_at = ready_at
+        self.draining = False
+        self.gone_at: float | None = None
+
+    def is_ready(self, now: float) -> bool:
+        return self.ready_at <= now and not self.draining and self.gone_at is None
+
+    @property
+    def load(self) -> float:
+        """Tokens of work routed to this engine and not yet done (the routing score)."""
+        raise NotImplementedError
+
+    @property
+    def idle(self) -> bool:
+        raise NotImplementedError
+
+
+class PrefillEngine(_Engine):
+    __slots__ = ("batch", "batch_ms", "batch_tokens", "queue", "queued_tokens")
+
+    def __init__(self, name: str, requested_at: float, ready_at: float) -> None:
+        super().__init__(name, requested_at, ready_at)
+        self.queue: deque[SimRequest] = deque()
+        self.queued_tokens = 0
+        self.batch: list[SimRequest] = []
+        self.batch_tokens = 0
+        self.batch_ms = 0.0
+
+    @property
+    def load(self) -> float:
+        return self.queued_tokens + self.batch_tokens
+
+    @property
+    def idle(self) -> bool:
+        return not self.batch and not self.queue
+
+
+class DecodeEngine(_Engine):
+    __slots__ = (
+        "count", "finishing", "itl_s", "last_t", "progress", "reserved", "sum_isl", "sum_start",
+        "version", "waiting", "waiting_tokens",
+    )  # fmt: skip
+
+    def __init__(self, name: str, requested_at: float, ready_at: float) -> None:
+        super().__init__(name, requested_at, ready_at)
+        self.finishing: list[tuple[float, int, SimRequest]] = []  # (target progress, seq, request)
+        self.waiting: deque[SimRequest] = deque()
+        self.waiting_tokens = 0
+        self.count = 0
+        self.progress = 0.0  # decode steps every running request has taken since the engine started
+        self.last_t = 0.0
+        self.itl_s = 0.0
+        self.sum_isl = 0
+        self.sum_start = 0.0
+        self.reserved = 0
+        self.version = 0
+
+    def kv_used(self) -> float:
+        return self.sum_isl + self.count * self.progress - self.sum_start
+
+    @property
+    def load(self) -> float:
+        return self.reserved + self.waiting_tokens
+
+    @property
+    def idle(self) -> bool:
+        return self.count == 0 and not self.waiting
+
+
+class SimCluster:
+    """The simulated deployment. Feed it a trace; move time with `advance_to`."""
+
+    def __init__(
+        self,
+        perf: PerfModel,
+        requests: Sequence[TraceRequest],
+        initial: Mapping[Role, int],
+        settings: SimSettings = SimSettings(),
+    ) -> None:
+        if set(initial) != {Role.PREFILL, Role.DECODE}:
+            raise PlannerError("the simulator models disaggregated deployments: give prefill and decode counts")
+        self.perf = perf
+        self.settings = settings
+        self.now = 0.0
+        self.requests = [SimRequest(r.arrival, r.isl, r.osl) for r in requests]
+        self._next_arrival = 0
+        self._events: list[tuple[float, int, int, object, int]] = []
+        self._seq = itertools.count()
+        self.prefill: list[PrefillEngine] = []
+        self.decode: list[DecodeEngine] = []
+        self._unrouted_prefill: deque[SimRequest] = deque()
+        self._unrouted_decode: deque[SimRequest] = deque()
+        self.arrived = 0
+        self.finished = 0
+        self.first_tokens: list[SimRequest] = []  # in first-token order, for windowed TTFT
+        self.completions: list[SimRequest] = []  # in finish order, for windowed ITL
+        self.scale_actions = 0
+        for role, n in initial.items():
+            for _ in range(n):
+                self._add_engine(role, ready_at=0.0)
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def advance_to(self, t: float) -> None:
+        """Process every arrival and event up to time `t` (inclusive)."""
+        events, requests = self._events, self.requests
+        n_requests = len(requests)
+        while True:
+            next_event = events[0][0] if events else float("inf")
+            next_arrival = requests[self._next_arrival].arrival if self._next_arrival < n_requests else float("inf")
+            if min(next_event, next_arrival) > t:
+                break
+            if next_arrival <= next_event:
+                self.now = next_arrival
+                request = requests[self._next_arrival]
+                self._next_arrival += 1
+                self.arrived += 1
+                self._route_prefill(request)
+                continue
+            when, _, kind, obj, version = heapq.heappop(events)
+            self.now = when
+            if kind == _PREFILL_DONE:
+                self._prefill_done(obj)  # type: ignore[arg-type]
+            elif kind == _DECODE_ARRIVE:
+                self._route_decode(obj)  # type: ignore[arg-type]
+            elif kind == _DECODE_DONE:
+                engine: DecodeEngine = obj  # type: ignore[assignment]
+                if version == engine.version:
+                    self._decode_step(engine)
+            else:
+                self._engine_ready(obj)  # type: ignore[arg-type]
+        self.now = max(self.now, t)
+
+    def run_until_drained(self, limit_s: float = 86_400.0) -> None:
+        """Let every request that has arrived (and will arrive) finish, up to `limit_s` past the last event."""
+        horizon = (self.requests[-1].arrival if self.requests else 0.0) + limit_s
+        while self._events or self._next_arrival < len(self.requests):
+            next_time = self._events[0][0] if self._events else self.requests[self._next_arrival].arrival
+            if next_time > horizon:
+                break
+            self.advance_to(next_time)
+
+    def _push(self, when: float, kind: int, obj: object, version: int = 0) -> None:
+        heapq.heappush(self._events, (when, next(self._seq), kind, obj, version))
+
+    # -- prefill ------------------------------------------------------------------------------
+
+    def _route_prefill(self, request: SimRequest) -> None:
+        best: PrefillEngine | None = None
+        for engine in self.prefill:
+            if engine.is_ready(self.now) and (best is None or engine.load < best.load):
+                best = engine
+        if best is None:
+            self._unrouted_prefill.append(request)
+            return
+        best.queue.append(request)
+        best.queued_tokens += request.isl
+        if not best.batch:
+            self._start_prefill(best)
+
+    def _start_prefill(self, engine: PrefillEngine) -> None:
+        budget = self.settings.prefill_chunk_tokens
+        batch: list[SimRequest] = []
+        tokens = 0
+        queue = engine.queue
+        while queue and (not batch or tokens + queue[0].isl <= budget):
+            request = queue.popleft()
+            batch.append(request)
+            tokens += request.isl
+        engine.queued_tokens -= tokens
+        engine.batch, engine.batch_tokens = batch, tokens
+        engine.batch_ms = self.perf.prefill.batch_ms(tokens)
+        self._push(self.now + engine.batch_ms / 1000.0, _PREFILL_DONE, engine)
+
+    def _prefill_done(self, engine: PrefillEngine) -> None:
+        per_token = self.settings.kv_transfer_ms_per_1k_tokens / 1_000_000.0
+        for request in engine.batch:
+            request.first_token = self.now + request.isl * per_token
+            self.first_tokens.append(request)
+            self._push(request.first_token, _DECODE_ARRIVE, request)
+        engine.batch, engine.batch_tokens = [], 0
+        if engine.queue:
+            self._start_prefill(engine)
+        elif engine.draining:
+            engine.gone_at = self.now
+
+    # -- decode -------------------------------------------------------------------------------
+
+    def _route_decode(self, request: SimRequest) -> None:
+        best: DecodeEngine | None = None
+        for engine in self.decode:
+            if engine.is_ready(self.now) and (best is None or engine.load < best.load):
+                best = engine
+        if best is None:
+            self._unrouted_decode.append(request)
+            return
+        self._sync(best)
+        best.waiting.append(request)
+        best.waiting_tokens += request.isl + request.osl
+        self._admit(best)
+        self._reschedule(best)
+
+    def _sync(self, engine: DecodeEngine) -> None:
+        """Bring the engine's decode progress up to now."""
+        if engine.count:
+            engine.progress += (self.now - engine.last_t) / engine.itl_s
+        engine.last_t = self.now
+
+    def _admit(self, engine: DecodeEngine) -> None:
+        capacity = self.perf.decode.max_kv_tokens
+        limit = self.settings.max_decode_batch
+        waiting = engine.waiting
+        while waiting and engine.count < limit:
+            request = waiting[0]
+            need = request.isl + request.osl
+            if engine.count and engine.reserved + need > capacity:
+                break  # wait for room (a lone request larger than the cache still runs)
+            waiting.popleft()
+            engine.waiting_tokens -= need
+            if request.osl <= 1:
+                request.finish = self.now
+                self._complete(request)
+                continue
+            engine.reserved += need
+            engine.count += 1
+            engine.sum_isl += request.isl
+            engine.sum_start += engine.progress
+            request.target_progress = engine.progress + (request.osl - 1)
+            heapq.heappush(engine.finishing, (request.target_progress, next(self._seq), request))
+
+    def _reschedule(self, engine: DecodeEngine) -> None:
+        engine.version += 1
+        if not engine.count:
+            if engine.draining and not engine.waiting:
+                engine.gone_at = self.now
+            return
+        used = engine.kv_used()
+        model = self.perf.decode
+        engine.itl_s = model.itl_ms(used / model.max_kv_tokens, used / engine.count) / 1000.0
+        steps = max(0.0, engine.finishing[0][0] - engine.progress)
+        self._push(self.now + steps * engine.itl_s, _DECODE_DONE, engine, engine.version)
+
+    def _decode_step(self, engine: DecodeEngine) -> None:
+        self._sync(engine)
+        finishing = engine.finishing
+        while finishing and finishing[0][0] <= engine.progress + 1e-9:
+            _, _, request = heapq.heappop(finishing)
+            request.finish = self.now
+            engine.count -= 1
+            engine.reserved -= request.isl + request.osl
+            engine.sum_isl -= request.isl
+            engine.sum_start -= request.target_progress - (request.osl - 1)
+            self._complete(request)
+        self._admit(engine)
+        self._reschedule(engine)
+
+    def _complete(self, request: SimRequest) -> None:
+        self.finished += 1
+        self.completions.append(request)
+
+    # -- scaling ------------------------------------------------------------------------------
+
+    def _add_engine(self, role: Role, ready_at: float) -> None:
+        engine: _Engine
+        if role is Role.PREFILL:
+            engine = prefill = PrefillEngine(f"prefill-{len(self.prefill)}", self.now, ready_at)
+            self.prefill.append(prefill)
+        else:
+            engine = decode = DecodeEngine(f"decode-{len(self.decode)}", self.now, ready_at)
+            self.decode.append(decode)
+        if ready_at > self.now:
+            self._push(ready_at, _READY, engine)
+
+    def _engine_ready(self, engine: _Engine) -> None:
+        if engine.gone_at is not None or engine.draining:
+            return
+        backlog = self._unrouted_prefill if isinstance(engine, PrefillEngine) else self._unrouted_decode
+        route = self._route_prefill if isinstance(engine, PrefillEngine) else self._route_decode
+        while backlog:
+            route(backlog.popleft())
+
+    def active_prefill(self) -> list[PrefillEngine]:
+        return [e for e in self.prefill if not e.draining and e.gone_at is None]
+
+    def active_decode(self) -> list[DecodeEngine]:
+        return [e for e in self.decode if not e.draining and e.gone_at is None]
+
+    def active(self, role: Role) -> list[_Engine]:
+        """Engines of the role that count as expected: starting or ready, not draining."""
+        return list(self.active_prefill() if role is Role.PREFILL else self.active_decode())
+
+    def set_replicas(self, role: Role, target: int) -> None:
+        """Scale a role to `target` engines at the current time."""
+        active = self.active(role)
+        if target == len(active):
+            return
+        self.scale_actions += 1
+        if target > len(active):
+            for _ in range(target - len(active)):
+                self._add_engine(role, self.now + self.settings.startup_delay_s)
+            return
+        # Remove engines still starting first (newest first), then the least loaded ready ones.
+        starting = sorted((e for e in active if e.ready_at > self.now), key=lambda e: -e.requested_at)
+        ready = sorted((e for e in active if e.ready_at <= self.now), key=lambda e: e.load)
+        for engine in (starting + ready)[: len(active) - target]:
+            engine.draining = True
+            if engine.ready_at > self.now or engine.idle:
+                engine.gone_at = self.now
+
+    def replicas(self) -> dict[Role, ReplicaCount]:
+        counts = {}
+        for role in (Role.PREFILL, Role.DECODE):
+            active = self.active(role)
+            counts[role] = ReplicaCount(ready=sum(1 for e in active if e.ready_at <= self.now), expected=len(active))
+        return counts
+
+    def gpu_seconds(self, until: float | None = None) -> float:
+        end = self.now if until is None else until
+        total = 0.0
+        sized: list[tuple[list[_Engine], int]] = [
+            (list(self.prefill), self.settings.prefill_gpus_per_engine),
+            (list(self.decode), self.settings.decode_gpus_per_engine),
+        ]
+        for engines, gpus in sized:
+            for engine in engines:
+                gone = engine.gone_at if engine.gone_at is not None else end
+                total += max(0.0, min(gone, end) - engine.requested_at) * gpus
+        return total
+
+    def worker_loads(self) -> tuple[WorkerLoad, ...]:
+        """Per-engine load as a real engine's /metrics would report it."""
+        loads: list[WorkerLoad] = []
+        for p in self.active_prefill():
+            if p.ready_at <= self.now:
+                loads.append(
+                    WorkerLoad(
+                        p.name,
+                        Role.PREFILL,
+                        queued_prefill_requests=float(len(p.queue)),
+                        queued_prefill_tokens=float(p.queued_tokens),
+                        running_requests=float(len(p.batch)),
+                        forward_pass_ms=p.batch_ms if p.batch else None,
+                    )
+                )
+        capacity = float(self.perf.decode.max_kv_tokens)
+        for d in self.active_decode():
+            if d.ready_at <= self.now:
+                self._sync(d)
+                loads.append(
+                    WorkerLoad(
+                        d.name,
+                        Role.DECODE,
+                        scheduled_kv_tokens=d.kv_used(),
+                        queued_kv_tokens=float(d.waiting_tokens),
+                        max_kv_tokens=capacity,
+                        running_requests=float(d.count),
+                        forward_pass_ms=d.itl_s * 1000.0 if d.count else None,
+                        recent_itl_ms=d.itl_s * 1000.0 if d.count else None,
+                    )
+                )
+        return tuple(loads)

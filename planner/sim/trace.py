@@ -1,0 +1,248 @@
+"""Request traces: Mooncake JSONL, Azure LLM inference CSV, synthetic patterns, and rate scaling."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import io
+import json
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from ..errors import PlannerError
+
+__all__ = [
+    "TraceError",
+    "TraceRequest",
+    "Trace",
+    "load_trace",
+    "read_mooncake",
+    "read_azure_csv",
+    "synthetic_trace",
+    "scale_rate",
+    "iter_windows",
+]
+
+
+class TraceError(PlannerError):
+    """A trace cannot be read; the message names the file and, where it applies, the line."""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRequest:
+    arrival: float  # seconds from the trace's first request
+    isl: int
+    osl: int
+
+
+@dataclass(frozen=True)
+class Trace:
+    name: str
+    requests: list[TraceRequest]
+    skipped_lines: int = 0
+
+    @property
+    def duration(self) -> float:
+        return self.requests[-1].arrival if self.requests else 0.0
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
+def _non_negative(value: object, what: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise TraceError(f"{where}: {what}={value!r} must be a non-negative number")
+    return float(value)
+
+
+def _finish(name: str, rows: list[tuple[float, int, int]], skipped: int) -> Trace:
+    if not rows:
+        raise TraceError(
+            f"{name}: the trace holds no requests" + (f" ({skipped} bad lines skipped)" if skipped else "")
+        )
+    rows.sort(key=lambda r: r[0])
+    origin = rows[0][0]
+    return Trace(name, [TraceRequest(t - origin, isl, osl) for t, isl, osl in rows], skipped)
+
+
+def read_mooncake(path: str | Path, *, lenient: bool = False) -> Trace:
+    """Mooncake JSONL: `timestamp` (ms), `input_length`, `output_length`; other keys ignored."""
+    path = Path(path)
+    rows: list[tuple[float, int, int]] = []
+    skipped = 0
+    try:
+        with _open_text(path) as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{number}"
+                try:
+                    record = json.loads(line)
+                    if not isinstance(record, dict):
+                        raise TraceError(f"{where}: expected a JSON object")
+                    for key in ("timestamp", "input_length", "output_length"):
+                        if key not in record:
+                            raise TraceError(f"{where}: missing key {key!r}")
+                    stamp_ms = _non_negative(record["timestamp"], "timestamp", where)
+                    isl = int(_non_negative(record["input_length"], "input_length", where))
+                    osl = int(_non_negative(record["output_length"], "output_length", where))
+                    rows.append((stamp_ms / 1000.0, isl, osl))
+                except (json.JSONDecodeError, TraceError) as exc:
+                    if not lenient:
+                        message = exc if isinstance(exc, TraceError) else f"{where}: not valid JSON ({exc.msg})"
+                        raise TraceError(str(message)) from None
+                    skipped += 1
+    except OSError as exc:
+        raise TraceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    return _finish(path.name, rows, skipped)
+
+
+AZURE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+
+
+def read_azure_csv(path: str | Path, *, lenient: bool = False) -> Trace:
+    """Azure LLM inference trace CSV: `TIMESTAMP` (datetime), `ContextTokens`, `GeneratedTokens`."""
+    path = Path(path)
+    rows: list[tuple[float, int, int]] = []
+    skipped = 0
+    try:
+        with _open_text(path) as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            missing = [c for c in AZURE_COLUMNS if c not in header]
+            if missing:
+                raise TraceError(f"{path}: missing column(s) {missing}; found {header}, expected {list(AZURE_COLUMNS)}")
+            for number, record in enumerate(reader, start=2):
+                where = f"{path}:{number}"
+                try:
+                    stamp = dt.datetime.fromisoformat(record["TIMESTAMP"].strip())
+                    isl, osl = int(record["ContextTokens"]), int(record["GeneratedTokens"])
+                    if isl < 0 or osl < 0:
+                        raise ValueError(f"negative token count ({isl}, {osl})")
+                except (ValueError, AttributeError, TypeError) as exc:
+                    if not lenient:
+                        raise TraceError(f"{where}: {exc}") from None
+                    skipped += 1
+                    continue
+                rows.append((stamp.timestamp(), isl, osl))
+    except OSError as exc:
+        raise TraceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    return _finish(path.name, rows, skipped)
+
+
+def _trace_files(spec: str | Path) -> list[Path]:
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz", ".csv", ".csv.gz")))
+    elif any(ch in str(spec) for ch in "*?["):
+        files = sorted(Path().glob(str(spec))) if not path.is_absolute() else sorted(Path("/").glob(str(spec)[1:]))
+    else:
+        files = [path]
+    if not files:
+        raise TraceError(f"{spec}: no trace files found")
+    return files
+
+
+def load_trace(spec: str | Path, *, lenient: bool = False) -> Trace:
+    """A trace file (format by extension), or every trace in a directory or glob, merged."""
+    traces = []
+    for path in _trace_files(spec):
+        if not path.exists():
+            raise TraceError(f"{path}: no such file")
+        name = path.name.removesuffix(".gz")
+        if name.endswith(".jsonl"):
+            traces.append(read_mooncake(path, lenient=lenient))
+        elif name.endswith(".csv"):
+            traces.append(read_azure_csv(path, lenient=lenient))
+        else:
+            raise TraceError(f"{path}: unknown trace format (expected .jsonl Mooncake or .csv Azure, optionally .gz)")
+    if len(traces) == 1:
+        return traces[0]
+    merged = sorted((r for t in traces for r in t.requests), key=lambda r: r.arrival)
+    return Trace(str(spec), merged)
+
+
+def synthetic_trace(
+    pattern: str,
+    duration_s: float,
+    rate: float,
+    *,
+    amplitude: float = 0.0,
+    period_s: float = 600.0,
+    isl: float = 3000.0,
+    osl: float = 150.0,
+    seed: int = 0,
+) -> Trace:
+    """Poisson arrivals whose rate is constant, a step, a sine wave, or periodic bursts.
+
+    Lengths are lognormal around the given means (coefficient of variation 0.5).
+    """
+    if pattern not in ("constant", "step", "sine", "bursts"):
+        raise TraceError(f"synthetic pattern {pattern!r}: expected constant, step, sine or bursts")
+    rng = random.Random(seed)
+
+    def rate_at(t: float) -> float:
+        phase = (t % period_s) / period_s
+        if pattern == "sine":
+            return max(0.0, rate + amplitude * math.sin(2 * math.pi * phase))
+        if pattern == "step":
+            return rate + (amplitude if t >= duration_s / 2 else 0.0)
+        if pattern == "bursts":
+            return rate + (amplitude if phase < 0.1 else 0.0)
+        return rate
+
+    peak = rate + abs(amplitude)
+    sigma = math.sqrt(math.log(1.25))  # CV 0.5
+
+    def length(mean: float) -> int:
+        return max(1, round(rng.lognormvariate(math.log(mean) - sigma**2 / 2, sigma)))
+
+    requests: list[TraceRequest] = []
+    t = 0.0
+    while peak > 0:
+        t += rng.expovariate(peak)  # thinning: candidate arrivals at the peak rate
+        if t >= duration_s:
+            break
+        if rng.random() * peak <= rate_at(t):
+            requests.append(TraceRequest(t, length(isl), length(osl)))
+    if not requests:
+        raise TraceError(f"synthetic {pattern} trace at rate {rate} for {duration_s} s holds no requests")
+    return _finish(f"synthetic-{pattern}", [(r.arrival, r.isl, r.osl) for r in requests], 0)
+
+
+def scale_rate(trace: Trace, factor: float, *, seed: int = 0, jitter_s: float = 0.5) -> Trace:
+    """X times the load on the same timeline: each request becomes floor(X) or ceil(X) copies
+    (X on average), each copy's arrival jittered by up to +-jitter_s."""
+    if not factor > 0:
+        raise TraceError(f"rate scale {factor!r} must be > 0")
+    if factor == 1:
+        return trace
+    rng = random.Random(seed)
+    whole, fraction = math.floor(factor), factor - math.floor(factor)
+    copies: list[TraceRequest] = []
+    for request in trace.requests:
+        n = whole + (1 if rng.random() < fraction else 0)
+        for _ in range(n):
+            arrival = max(0.0, request.arrival + rng.uniform(-jitter_s, jitter_s))
+            copies.append(TraceRequest(arrival, request.isl, request.osl))
+    copies.sort(key=lambda r: r.arrival)
+    return Trace(f"{trace.name} x{factor:g}", copies)
+
+
+def iter_windows(trace: Trace, window_s: float) -> Iterator[tuple[int, list[TraceRequest]]]:
+    """The trace cut into consecutive windows (index, requests); empty windows included."""
+    if not trace.requests:
+        return
+    count = int(trace.duration // window_s) + 1
+    buckets: list[list[TraceRequest]] = [[] for _ in range(count)]
+    for request in trace.requests:
+        buckets[int(request.arrival // window_s)].append(request)
+    yield from enumerate(buckets)

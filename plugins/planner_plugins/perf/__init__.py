@@ -1,0 +1,18 @@
+"""The engine performance model, from profiling data in Dynamo's format."""
+
+from __future__ import annotations
+
+from .model import DecodeModel, DecodeOperatingPoint, PerfModel, PrefillModel
+from .profile import DecodeSamples, EngineProfile, PrefillSamples, ProfileError, load_profile
+
+__all__ = [
+    "DecodeModel",
+    "DecodeOperatingPoint",
+    "DecodeSamples",
+    "EngineProfile",
+    "PerfModel",
+    "PrefillModel",
+    "PrefillSamples",
+    "ProfileError",
+    "load_profile",
+]
