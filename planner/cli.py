@@ -17,6 +17,7 @@ from .config import PlannerConfig, load_config
 from .daemon import Planner
 from .errors import ConfigError, PlannerError
 from .pipeline.record import to_jsonable
+from .sim.score import score_requests
 
 __all__ = ["main"]
 
@@ -47,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     config_args(run, file_required=False)
     run.add_argument("--speed", type=float, help="embedded: simulated seconds per wall second")
     run.add_argument("--duration", type=float, help="embedded: stop after this many simulated seconds")
+    run.add_argument("--trace", help="embedded: replay this trace instead of the bundled one")
+    run.add_argument("--rate-scale", type=float, help="embedded: multiply the trace's load")
     run.add_argument("--advisory", action="store_true", help="decide and record, but apply nothing")
 
     validate = commands.add_parser("validate-config", help="print the effective config, or every error (exit 2)")
@@ -58,10 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     overrides = list(args.overrides)
     if args.command == "run":
-        if args.speed is not None:
-            overrides.append(f"embedded.speed={args.speed}")
-        if args.duration is not None:
-            overrides.append(f"embedded.duration_seconds={args.duration}")
+        for flag, key in (
+            ("speed", "speed"),
+            ("duration", "duration_seconds"),
+            ("trace", "trace"),
+            ("rate_scale", "rate_scale"),
+        ):
+            if getattr(args, flag) is not None:
+                overrides.append(f"simulation.{key}={getattr(args, flag)}")
         if args.advisory:
             overrides.append("advisory=true")
     try:
@@ -85,12 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _run(config: PlannerConfig) -> None:
     embedded = config.environment == "embedded"
-    clock: Clock = ScaledClock(config.embedded.speed) if embedded else WallClock()
+    clock: Clock = ScaledClock(config.simulation.speed) if embedded else WallClock()
     async with Planner(config, clock=clock) as planner, anyio.create_task_group() as group:
         group.start_soon(_stop_on_signals, planner, group.cancel_scope)
-        if embedded and config.embedded.duration_seconds is not None:
-            group.start_soon(_stop_after, planner, clock, config.embedded.duration_seconds)
         if planner.world is not None:
+            world_end = planner.world.trace.duration
+            group.start_soon(_stop_after, planner, clock, config.simulation.duration_seconds or world_end)
             group.start_soon(_summarise, planner, clock)
         log.info(
             "planner %s: environment=%s mode=%s optimization_target=%s, %d plugin(s): %s",
@@ -130,17 +137,19 @@ async def _stop_after(planner: Planner, clock: Clock, seconds: float) -> None:
 async def _summarise(planner: Planner, clock: Clock, every_seconds: float = 60.0) -> None:
     world = planner.world
     assert world is not None
-    start = clock.monotonic()
+    config = planner.config
     while True:
         await clock.sleep_until(clock.monotonic() + every_seconds)
-        replicas = await planner.connector.current_replicas()
-        gpus = sum(c.expected * planner.config.gpus_per_engine(r) for r, c in replicas.items())
+        cluster = world.cluster
+        cluster.advance_to(clock.monotonic())
+        replicas = cluster.replicas()
+        gpus = sum(c.expected * config.gpus_per_engine(r) for r, c in replicas.items())
         roles = ", ".join(f"{r.value} {c.ready}/{c.expected}" for r, c in replicas.items())
+        done = [r for r in cluster.requests[: cluster.arrived] if r.finish >= 0]
+        score = score_requests(done, config.ttft_ms, config.itl_ms)
         log.info(
-            "summary t=%.0fs: %s ready/expected, %d GPU(s), %d requests so far, %d decision(s)",
-            clock.monotonic() - start,
-            roles,
-            gpus,
-            world.traffic.total_requests,
-            planner.pipeline.last_decision_id,
-        )
+            "summary t=%.0fs: %s ready/expected, %d GPU(s), %d/%d requests done, SLA met by %.1f%% "
+            "(TTFT p99 %.0f ms, ITL p99 %.1f ms), %d decision(s)",
+            clock.monotonic(), roles, gpus, len(done), cluster.arrived, 100 * score.sla_attainment,
+            score.p99_ttft_ms, score.p99_itl_ms, planner.pipeline.last_decision_id,
+        )  # fmt: skip

@@ -24,7 +24,7 @@ __all__ = [
     "TransportConfig",
     "PluginEntry",
     "SafetyConfig",
-    "EmbeddedConfig",
+    "SimulationConfig",
     "load_config",
     "read_config_file",
     "parse_override",
@@ -84,21 +84,21 @@ class SafetyConfig(_Section):
     )
 
 
-class EmbeddedConfig(_Section):
-    """The embedded synthetic cluster `planner run` drives when no real deployment is configured."""
+class SimulationConfig(_Section):
+    """The simulated deployment: `planner run` drives it by default, `planner replay` scores on it."""
 
-    speed: float = Field(10.0, gt=0, description="Simulated seconds per wall second; 0 < speed.")
-    duration_seconds: float | None = Field(None, gt=0, description="Stop after this much simulated time.")
-    pattern: Literal["constant", "sine", "step"] = "sine"
-    base_requests_per_second: float = Field(6.0, ge=0)
-    amplitude_requests_per_second: float = Field(4.0, ge=0)
-    period_seconds: float = Field(1200.0, gt=0)
-    isl: float = Field(3000.0, gt=0)
-    osl: float = Field(150.0, gt=0)
-    prefill_tokens_per_second_per_engine: float = Field(24000.0, gt=0)
-    decode_tokens_per_second_per_engine: float = Field(400.0, gt=0)
-    startup_delay_seconds: float = Field(60.0, ge=0)
-    seed: int = 0
+    trace: str | None = Field(None, description="Trace file for `planner run`; default: the bundled Mooncake slice.")
+    rate_scale: float = Field(4.0, gt=0, description="Load multiplier for `planner run` (replay: --rate-scale).")
+    speed: float = Field(10.0, gt=0, description="Simulated seconds per wall second for `planner run`.")
+    duration_seconds: float | None = Field(None, gt=0, description="Stop `planner run` after this long.")
+    profile_results_dir: str | None = Field(None, description="Simulated engines' profile; default: bundled H200.")
+    startup_delay_seconds: float = Field(120.0, ge=0, description="Time from asking for an engine to it serving.")
+    initial_prefill: int | None = Field(None, ge=1, description="Prefill engines at start; default: min endpoint.")
+    initial_decode: int | None = Field(None, ge=1, description="Decode engines at start; default: min endpoint.")
+    prefill_chunk_tokens: int = Field(16384, ge=1, description="Token budget of one chunked prefill pass.")
+    kv_transfer_ms_per_1k_tokens: float = Field(2.4, ge=0, description="Prefill-to-decode KV transfer time.")
+    max_decode_batch: int = Field(512, ge=1, description="Most requests one decode engine runs at once.")
+    seed: int = Field(0, description="Seed of rate scaling and synthetic traces.")
 
 
 _FILE_DATA: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
@@ -169,7 +169,7 @@ class PlannerConfig(BaseSettings):
     scheduling: SchedulingConfig = SchedulingConfig()
     plugin_registration: PluginRegistrationConfig = PluginRegistrationConfig()
     safety: SafetyConfig = SafetyConfig()
-    embedded: EmbeddedConfig = EmbeddedConfig()
+    simulation: SimulationConfig = SimulationConfig()
     plugins: list[PluginEntry] = Field(default_factory=list, description="In-process plugins by `module:Class`.")
     disabled_plugins: list[str] = Field(default_factory=list, description="Plugin ids not to load.")
     decision_record_path: str | None = Field(None, description="Append one JSON line per tick here.")

@@ -11,7 +11,6 @@ from planner_sdk import Plugin
 from .clock import Clock, WallClock
 from .config import PlannerConfig
 from .connectors.base import Connector
-from .embedded import EmbeddedWorld
 from .errors import ConfigError, PlannerError
 from .loading import FoundPlugin, discover_plugins
 from .pipeline.record import DecisionRecorder, TickRecord
@@ -19,6 +18,7 @@ from .pipeline.tick import TickPipeline
 from .registry import PluginRegistry, RegisteredPlugin
 from .scheduling.cadence import base_cadence
 from .scheduling.scheduler import SchedulerStats, TickScheduler
+from .sim.world import SimulatedDeployment, embedded_trace
 from .transport import InProcessTransport, PluginTransport
 
 __all__ = ["Planner"]
@@ -45,7 +45,7 @@ class Planner:
     ) -> None:
         self.config = config
         self.clock: Clock = clock or WallClock()
-        self.world: EmbeddedWorld | None = None
+        self.world: SimulatedDeployment | None = None
         if connector is None:
             if config.environment != "embedded":
                 raise ConfigError(
@@ -54,7 +54,7 @@ class Planner:
                         "use 'embedded' or pass a connector"
                     ]
                 )
-            self.world = EmbeddedWorld(config, self.clock)
+            self.world = SimulatedDeployment(config, self.clock, embedded_trace(config))
             connector = self.world.connector
         self.connector = connector
         self.registry = PluginRegistry()

@@ -13,11 +13,12 @@ Time only moves when `advance_to` is called, so the simulation runs as fast as i
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from planner_plugins.perf import PerfModel
 from planner_sdk import ReplicaCount, Role, WorkerLoad
@@ -25,7 +26,7 @@ from planner_sdk import ReplicaCount, Role, WorkerLoad
 from ..errors import PlannerError
 from .trace import TraceRequest
 
-__all__ = ["SimSettings", "SimRequest", "SimCluster", "PrefillEngine", "DecodeEngine"]
+__all__ = ["SimSettings", "SimRequest", "SimCluster", "PrefillEngine", "DecodeEngine", "TimedSeries", "SimLog"]
 
 _PREFILL_DONE, _DECODE_ARRIVE, _DECODE_DONE, _READY = 0, 1, 2, 3
 
@@ -38,6 +39,33 @@ class SimSettings:
     max_decode_batch: int = 512
     prefill_gpus_per_engine: int = 1
     decode_gpus_per_engine: int = 1
+
+
+class TimedSeries:
+    """Values logged in time order, with cumulative sums for O(log n) windowed means."""
+
+    __slots__ = ("cumsum", "times")
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.cumsum: list[float] = [0.0]
+
+    def add(self, t: float, value: float) -> None:
+        self.times.append(t)
+        self.cumsum.append(self.cumsum[-1] + value)
+
+    def mean_between(self, start: float, end: float) -> float | None:
+        """Mean of the values logged in (start, end], or None if there are none."""
+        lo, hi = bisect.bisect_right(self.times, start), bisect.bisect_right(self.times, end)
+        return (self.cumsum[hi] - self.cumsum[lo]) / (hi - lo) if hi > lo else None
+
+
+@dataclass
+class SimLog:
+    """What the frontend would have measured: TTFT at each first token, mean ITL at each finish."""
+
+    ttft: TimedSeries = field(default_factory=TimedSeries)
+    itl: TimedSeries = field(default_factory=TimedSeries)
 
 
 class SimRequest:
@@ -161,8 +189,7 @@ class SimCluster:
         self._unrouted_decode: deque[SimRequest] = deque()
         self.arrived = 0
         self.finished = 0
-        self.first_tokens: list[SimRequest] = []  # in first-token order, for windowed TTFT
-        self.completions: list[SimRequest] = []  # in finish order, for windowed ITL
+        self.log = SimLog()
         self.scale_actions = 0
         for role, n in initial.items():
             for _ in range(n):
@@ -245,7 +272,7 @@ class SimCluster:
         per_token = self.settings.kv_transfer_ms_per_1k_tokens / 1_000_000.0
         for request in engine.batch:
             request.first_token = self.now + request.isl * per_token
-            self.first_tokens.append(request)
+            self.log.ttft.add(self.now, request.first_token - request.arrival)
             self._push(request.first_token, _DECODE_ARRIVE, request)
         engine.batch, engine.batch_tokens = [], 0
         if engine.queue:
@@ -325,7 +352,8 @@ class SimCluster:
 
     def _complete(self, request: SimRequest) -> None:
         self.finished += 1
-        self.completions.append(request)
+        if request.osl > 1:
+            self.log.itl.add(self.now, request.itl_s)
 
     # -- scaling ------------------------------------------------------------------------------
 

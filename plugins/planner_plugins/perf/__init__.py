@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .model import DecodeModel, DecodeOperatingPoint, PerfModel, PrefillModel
-from .profile import DecodeSamples, EngineProfile, PrefillSamples, ProfileError, load_profile
+from .profile import BUNDLED_PROFILE_DIR, DecodeSamples, EngineProfile, PrefillSamples, ProfileError, load_profile
 
 __all__ = [
+    "BUNDLED_PROFILE_DIR",
     "DecodeModel",
     "DecodeOperatingPoint",
     "DecodeSamples",

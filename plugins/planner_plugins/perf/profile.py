@@ -14,9 +14,19 @@ import numpy.typing as npt
 
 from planner_sdk import PlannerError
 
-__all__ = ["ProfileError", "PrefillSamples", "DecodeSamples", "EngineProfile", "load_profile"]
+__all__ = [
+    "ProfileError",
+    "PrefillSamples",
+    "DecodeSamples",
+    "EngineProfile",
+    "load_profile",
+    "BUNDLED_PROFILE_DIR",
+]
 
 FloatArray = npt.NDArray[np.float64]
+
+BUNDLED_PROFILE_DIR = Path(__file__).parent / "data" / "H200_TP1P_TP1D"
+"""Dynamo's public H200 profile (Apache-2.0), for simulations when no profile is given."""
 
 PREFILL_KEYS = ("prefill_isl", "prefill_ttft", "prefill_thpt_per_gpu")
 DECODE_KEYS = ("x_kv_usage", "y_context_length", "z_itl", "z_thpt_per_gpu", "max_kv_tokens")

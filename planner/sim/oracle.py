@@ -1,0 +1,137 @@
+"""The oracle: per window, the fewest engines that serve that window's requests within the SLA."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from planner_plugins.perf import PerfModel
+from planner_sdk import Role
+
+from .cluster import SimCluster, SimSettings
+from .score import score_requests
+from .trace import Trace, TraceRequest, iter_windows
+
+__all__ = ["OracleWindow", "OracleResult", "oracle_sizing"]
+
+MAX_ENGINES = 128
+# TTFT ends when the KV cache leaves the prefill engine, so the decode pool cannot change it:
+# the prefill search runs with a single decode engine, which keeps each trial cheap.
+_ANY_DECODE = 1
+
+
+@dataclass(frozen=True)
+class OracleWindow:
+    index: int
+    requests: int
+    prefill: int
+    decode: int
+    attainment: float
+    feasible: bool
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    window_s: float
+    windows: list[OracleWindow]
+    gpu_hours: float
+
+
+def _smallest(predicate: Callable[[int], bool], low: int) -> int | None:
+    """Smallest n >= low with predicate(n), assuming it is monotone; None if not by MAX_ENGINES."""
+    if predicate(low):
+        return low
+    high = low
+    while True:
+        previous, high = high, min(MAX_ENGINES, high * 2)
+        if predicate(high):
+            break
+        if high == MAX_ENGINES:
+            return None
+    lo = previous  # fails
+    while high - lo > 1:
+        mid = (lo + high) // 2
+        if predicate(mid):
+            high = mid
+        else:
+            lo = mid
+    return high
+
+
+def _attainment(
+    requests: list[TraceRequest],
+    perf: PerfModel,
+    settings: SimSettings,
+    sla: tuple[float, float],
+    prefill: int,
+    decode: int,
+) -> tuple[float, float]:
+    """(TTFT attainment, SLA attainment) of a warm cluster of this size serving `requests`."""
+    cluster = SimCluster(perf, requests, {Role.PREFILL: prefill, Role.DECODE: decode}, settings)
+    cluster.run_until_drained()
+    score = score_requests(cluster.requests, *sla)
+    return score.ttft_attainment, score.sla_attainment
+
+
+def _size_window(
+    requests: list[TraceRequest],
+    perf: PerfModel,
+    settings: SimSettings,
+    sla: tuple[float, float],
+    minimum: tuple[int, int],
+    target: float,
+) -> tuple[int, int, float, bool]:
+    """(prefill, decode, attainment, feasible) for one window's requests."""
+
+    def ttft_ok(goal: float) -> Callable[[int], bool]:
+        return lambda p: _attainment(requests, perf, settings, sla, p, _ANY_DECODE)[0] >= goal
+
+    def sla_ok(prefill: int, goal: float) -> Callable[[int], bool]:
+        return lambda d: _attainment(requests, perf, settings, sla, prefill, d)[1] >= goal
+
+    feasible = True
+    prefill = _smallest(ttft_ok(target), minimum[0])
+    if prefill is None:
+        feasible = False
+        ceiling = _attainment(requests, perf, settings, sla, MAX_ENGINES, _ANY_DECODE)[0]
+        prefill = _smallest(ttft_ok(ceiling - 1e-3), minimum[0]) or MAX_ENGINES
+    goal = target if feasible else _attainment(requests, perf, settings, sla, prefill, MAX_ENGINES)[1] - 1e-3
+    decode = _smallest(sla_ok(prefill, goal), minimum[1])
+    if decode is None:
+        feasible = False
+        ceiling = _attainment(requests, perf, settings, sla, prefill, MAX_ENGINES)[1]
+        decode = _smallest(sla_ok(prefill, ceiling - 1e-3), minimum[1]) or MAX_ENGINES
+    return prefill, decode, _attainment(requests, perf, settings, sla, prefill, decode)[1], feasible
+
+
+def oracle_sizing(
+    trace: Trace,
+    perf: PerfModel,
+    settings: SimSettings,
+    *,
+    window_s: float,
+    ttft_ms: float,
+    itl_ms: float,
+    min_prefill: int = 1,
+    min_decode: int = 1,
+    target: float = 0.99,
+) -> OracleResult:
+    """For each window, start a warm cluster with that window's requests alone and search the
+    fewest prefill engines meeting TTFT for `target` of them, then the fewest decode engines
+    meeting both targets. A window no count can satisfy takes the count past which attainment
+    stops improving, and is reported as infeasible."""
+    windows: list[OracleWindow] = []
+    gpu_seconds = 0.0
+    for index, requests in iter_windows(trace, window_s):
+        start = index * window_s
+        rebased = [TraceRequest(r.arrival - start, r.isl, r.osl) for r in requests]
+        if rebased:
+            prefill, decode, attained, feasible = _size_window(
+                rebased, perf, settings, (ttft_ms, itl_ms), (min_prefill, min_decode), target
+            )
+        else:
+            prefill, decode, attained, feasible = min_prefill, min_decode, 1.0, True
+        windows.append(OracleWindow(index, len(rebased), prefill, decode, attained, feasible))
+        span = min(window_s, max(0.0, trace.duration - start))
+        gpu_seconds += (prefill * settings.prefill_gpus_per_engine + decode * settings.decode_gpus_per_engine) * span
+    return OracleResult(window_s, windows, gpu_seconds / 3600.0)

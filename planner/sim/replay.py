@@ -1,0 +1,118 @@
+"""Replay a trace through the real planner on the virtual clock, against the simulated deployment."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import anyio
+
+from planner_sdk import Role
+
+from ..clock import VirtualClock
+from ..config import PlannerConfig
+from ..daemon import Planner
+from ..pipeline.record import TickRecord
+from .score import score_requests
+from .trace import Trace
+from .world import SimulatedDeployment, load_perf
+
+__all__ = ["ReplayResult", "ReplicaPoint", "replay_config"]
+
+Progress = Callable[[float], None]
+"""Called with the fraction of the trace simulated so far."""
+
+
+@dataclass(frozen=True)
+class ReplicaPoint:
+    t: float
+    prefill: int
+    decode: int
+
+
+@dataclass
+class ReplayResult:
+    name: str
+    requests: int
+    simulated_seconds: float
+    wall_seconds: float
+    gpu_hours: float
+    oracle_gpu_hours: float | None
+    sla_attainment: float
+    ttft_attainment: float
+    itl_attainment: float
+    p50_ttft_ms: float
+    p99_ttft_ms: float
+    p50_itl_ms: float
+    p99_itl_ms: float
+    scale_actions: int
+    timeline: list[ReplicaPoint] = field(default_factory=list, repr=False)
+
+    def as_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data.pop("timeline")
+        return data
+
+
+async def _run(
+    config: PlannerConfig, trace: Trace, timeline: list[ReplicaPoint], progress: Progress | None
+) -> SimulatedDeployment:
+    clock = VirtualClock(start=0.0)
+    world = SimulatedDeployment(config, clock, trace, load_perf(config))
+
+    def on_record(record: TickRecord) -> None:
+        replicas = world.cluster.replicas()
+        timeline.append(
+            ReplicaPoint(world.cluster.now, replicas[Role.PREFILL].expected, replicas[Role.DECODE].expected)
+        )
+
+    planner = Planner(config, clock=clock, connector=world.connector, plugins=world.plugins, on_record=on_record)
+    async with planner, clock.autojump(), anyio.create_task_group() as group:
+
+        async def stop_at_trace_end() -> None:
+            end, step = trace.duration, max(trace.duration / 100.0, 1.0)
+            while clock.monotonic() < end:
+                await clock.sleep_until(min(end, clock.monotonic() + step))
+                if progress is not None:
+                    progress(min(1.0, clock.monotonic() / end) if end else 1.0)
+            planner.stop()
+
+        group.start_soon(stop_at_trace_end)
+        await planner.run()
+    return world
+
+
+def replay_config(
+    config: PlannerConfig, trace: Trace, *, name: str = "default", progress: Progress | None = None
+) -> ReplayResult:
+    """Run the planner over the whole trace, then let the deployment drain and score it.
+
+    GPU-hours count from the trace's start to its last arrival; the requests still in flight
+    then finish on the fleet as it stands, and count in the latency scores.
+    """
+    started = time.perf_counter()
+    timeline: list[ReplicaPoint] = []
+    world = anyio.run(_run, config, trace, timeline, progress)
+    cluster = world.cluster
+    cluster.advance_to(trace.duration)
+    gpu_hours = cluster.gpu_seconds(trace.duration) / 3600.0
+    cluster.run_until_drained()
+    score = score_requests(cluster.requests, config.ttft_ms, config.itl_ms)
+    return ReplayResult(
+        name=name,
+        requests=score.requests,
+        simulated_seconds=trace.duration,
+        wall_seconds=time.perf_counter() - started,
+        gpu_hours=gpu_hours,
+        oracle_gpu_hours=None,
+        sla_attainment=score.sla_attainment,
+        ttft_attainment=score.ttft_attainment,
+        itl_attainment=score.itl_attainment,
+        p50_ttft_ms=score.p50_ttft_ms,
+        p99_ttft_ms=score.p99_ttft_ms,
+        p50_itl_ms=score.p50_itl_ms,
+        p99_itl_ms=score.p99_itl_ms,
+        scale_actions=cluster.scale_actions,
+        timeline=timeline,
+    )

@@ -1,0 +1,104 @@
+"""How the planner sees the simulated deployment: a connector and a frontend/worker observe plugin."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+
+from planner_sdk import (
+    Decision,
+    Observations,
+    ObservePlugin,
+    PluginSpec,
+    ReplicaCount,
+    Role,
+    Stage,
+    TickContext,
+    TrafficObservation,
+)
+
+from ..clock import Clock
+from .cluster import SimCluster
+
+__all__ = ["SimConnector", "SimObserve", "FrontendWindow"]
+
+
+class SimConnector:
+    """The connector interface over the simulated cluster; simulated time follows the clock."""
+
+    def __init__(self, cluster: SimCluster, clock: Clock) -> None:
+        self.cluster = cluster
+        self.clock = clock
+        self._last_id = 0
+
+    async def current_replicas(self) -> Mapping[Role, ReplicaCount]:
+        self.cluster.advance_to(self.clock.monotonic())
+        return self.cluster.replicas()
+
+    async def apply(self, decision: Decision) -> None:
+        if decision.decision_id <= self._last_id:
+            return
+        self._last_id = decision.decision_id
+        self.cluster.advance_to(self.clock.monotonic())
+        for role, target in decision.targets.items():
+            self.cluster.set_replicas(role, target)
+
+    async def wait_ready(self, deadline: float) -> bool:
+        while True:
+            self.cluster.advance_to(self.clock.monotonic())
+            starting = [e.ready_at for r in (Role.PREFILL, Role.DECODE) for e in self.cluster.active(r)]
+            pending = [t for t in starting if t > self.clock.monotonic()]
+            if not pending:
+                return True
+            if self.clock.monotonic() >= deadline:
+                return False
+            await self.clock.sleep_until(min(deadline, min(pending)))
+
+    async def aclose(self) -> None:
+        return None
+
+
+class FrontendWindow:
+    """Windowed frontend metrics over the simulation's logs, in O(log n) per query."""
+
+    def __init__(self, cluster: SimCluster) -> None:
+        self.cluster = cluster
+        requests = cluster.requests
+        self._arrivals = [r.arrival for r in requests]
+        self._isl_sum = [0]
+        self._osl_sum = [0]
+        for r in requests:
+            self._isl_sum.append(self._isl_sum[-1] + r.isl)
+            self._osl_sum.append(self._osl_sum[-1] + r.osl)
+
+    def traffic(self, start: float, end: float) -> TrafficObservation:
+        lo, hi = bisect.bisect_right(self._arrivals, start), bisect.bisect_right(self._arrivals, end)
+        count = hi - lo
+        log = self.cluster.log
+        ttft = log.ttft.mean_between(start, end)
+        itl = log.itl.mean_between(start, end)
+        return TrafficObservation(
+            window_seconds=end - start,
+            num_requests=float(count),
+            mean_isl=(self._isl_sum[hi] - self._isl_sum[lo]) / count if count else None,
+            mean_osl=(self._osl_sum[hi] - self._osl_sum[lo]) / count if count else None,
+            mean_ttft_ms=None if ttft is None else ttft * 1000.0,
+            mean_itl_ms=None if itl is None else itl * 1000.0,
+        )
+
+
+class SimObserve(ObservePlugin):
+    """Observes the simulated frontend (traffic over the last `window_s`) and every ready engine."""
+
+    def __init__(self, cluster: SimCluster, clock: Clock, interval_s: float, window_s: float) -> None:
+        self.spec = PluginSpec(id="sim_observe", stage=Stage.OBSERVE, execution_interval_seconds=interval_s)
+        self.cluster = cluster
+        self.clock = clock
+        self.window_s = window_s
+        self.frontend = FrontendWindow(cluster)
+
+    async def observe(self, ctx: TickContext) -> Observations:
+        now = self.clock.monotonic()
+        self.cluster.advance_to(now)
+        traffic = self.frontend.traffic(max(0.0, now - self.window_s), now) if now > 0 else None
+        return Observations(traffic=traffic, workers=self.cluster.worker_loads())

@@ -1,0 +1,132 @@
+"""Fidelity of the simulated deployment to the profile, and its scaling reality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planner.sim.cluster import SimCluster, SimSettings
+from planner.sim.trace import TraceRequest, synthetic_trace
+from planner_plugins.perf import BUNDLED_PROFILE_DIR, PerfModel, load_profile
+from planner_sdk import ReplicaCount, Role
+
+P, D = Role.PREFILL, Role.DECODE
+PROFILE = load_profile(BUNDLED_PROFILE_DIR)
+PERF = PerfModel.from_profile(PROFILE)
+NO_TRANSFER = SimSettings(kv_transfer_ms_per_1k_tokens=0.0)
+
+
+@pytest.mark.parametrize("index", [0, 3, 8, 16])
+def test_a_lone_requests_ttft_is_the_profiles_ttft_at_its_isl(index: int) -> None:
+    isl = int(PROFILE.prefill.isl[index])
+    cluster = SimCluster(PERF, [TraceRequest(0.0, isl, 10)], {P: 1, D: 1}, NO_TRANSFER)
+    cluster.run_until_drained()
+    expected_s = PROFILE.prefill.ttft_ms[index] / 1000.0
+    assert cluster.requests[0].ttft_s == pytest.approx(expected_s, rel=0.05)
+
+
+def test_kv_transfer_adds_its_time_per_token() -> None:
+    settings = SimSettings(kv_transfer_ms_per_1k_tokens=2.0)
+    cluster = SimCluster(PERF, [TraceRequest(0.0, 3151, 10)], {P: 1, D: 1}, settings)
+    cluster.run_until_drained()
+    assert cluster.requests[0].ttft_s == pytest.approx(PERF.prefill.ttft_ms(3151) / 1000 + 3151 * 2e-6)
+
+
+@pytest.mark.parametrize(("kv_index"), [9, 10, 11, 17, 30])
+def test_itl_at_a_fixed_batch_is_the_profiles_surface(kv_index: int) -> None:
+    """A batch whose KV usage and context sit on a profiled point decodes at that point's ITL."""
+    kv, context = PROFILE.decode.kv_usage[kv_index], PROFILE.decode.context_length[kv_index]
+    osl = 41  # short, so the context barely grows: it stays at the profiled point
+    isl = int(context) - osl // 2
+    batch = max(1, round(kv * PROFILE.decode.max_kv_tokens / context))
+    requests = [TraceRequest(0.0, isl, osl) for _ in range(batch)]
+    # One prefill engine per request: every request reaches decode at the same instant.
+    cluster = SimCluster(PERF, requests, {P: batch, D: 1}, SimSettings(max_decode_batch=10_000))
+    cluster.run_until_drained()
+    itls = [r.itl_s * 1000 for r in cluster.requests]
+    assert np.ptp(itls) < 1e-6  # one batch, one pace
+    assert itls[0] == pytest.approx(PROFILE.decode.itl_ms[kv_index], rel=0.05)
+
+
+def test_the_same_trace_gives_the_same_result() -> None:
+    trace = synthetic_trace("bursts", 300, 8.0, amplitude=20, period_s=60, seed=5)
+
+    def run() -> list[tuple[float, float]]:
+        cluster = SimCluster(PERF, trace.requests, {P: 2, D: 2})
+        cluster.run_until_drained()
+        return [(r.first_token, r.finish) for r in cluster.requests]
+
+    assert run() == run()
+
+
+def test_a_new_engine_serves_only_after_the_startup_delay() -> None:
+    cluster = SimCluster(PERF, [], {P: 1, D: 1}, SimSettings(startup_delay_s=120))
+    cluster.advance_to(10)
+    cluster.set_replicas(P, 3)
+    assert cluster.replicas()[P] == ReplicaCount(ready=1, expected=3)
+    cluster.advance_to(129.9)
+    assert cluster.replicas()[P].ready == 1
+    cluster.advance_to(130)
+    assert cluster.replicas()[P] == ReplicaCount(ready=3, expected=3)
+
+
+def test_a_removed_engine_drains_what_it_holds_before_it_leaves() -> None:
+    requests = [TraceRequest(0.0, 16000, 10) for _ in range(4)]
+    cluster = SimCluster(PERF, requests, {P: 2, D: 1}, NO_TRANSFER)
+    cluster.advance_to(0.001)  # both engines hold two prompts each
+    cluster.set_replicas(P, 1)
+    assert cluster.replicas()[P] == ReplicaCount(ready=1, expected=1)
+    draining = next(e for e in cluster.prefill if e.draining)
+    assert draining.gone_at is None
+    cluster.run_until_drained()
+    assert all(r.finish >= 0 for r in cluster.requests)
+    assert draining.gone_at == pytest.approx(2 * PERF.prefill.batch_ms(16000) / 1000)
+
+
+def test_gpu_seconds_count_from_the_request_until_the_engine_is_gone() -> None:
+    cluster = SimCluster(PERF, [], {P: 1, D: 1}, SimSettings(startup_delay_s=100))
+    cluster.advance_to(50)
+    cluster.set_replicas(D, 2)  # asked for at 50, ready at 150
+    cluster.advance_to(200)
+    cluster.set_replicas(D, 1)  # idle: gone at once
+    cluster.advance_to(300)
+    assert cluster.gpu_seconds() == pytest.approx(300 + 300 + 150)
+
+
+def test_an_engine_still_starting_is_removed_first_and_at_once() -> None:
+    cluster = SimCluster(PERF, [], {P: 1, D: 1}, SimSettings(startup_delay_s=100))
+    cluster.set_replicas(P, 2)
+    cluster.advance_to(10)
+    cluster.set_replicas(P, 1)
+    assert [e.gone_at for e in cluster.prefill] == [None, 10]
+
+
+def test_requests_wait_for_kv_room_on_a_full_decode_engine() -> None:
+    big = PROFILE.decode.max_kv_tokens // 2
+    requests = [TraceRequest(0.0, big, 2000) for _ in range(3)]
+    cluster = SimCluster(PERF, requests, {P: 3, D: 1}, SimSettings(prefill_chunk_tokens=10**7))
+    arrive = PERF.prefill.batch_ms(big) / 1000 + big * 2.4e-6  # all three reach decode together
+    cluster.advance_to(arrive + 1)
+    decode = cluster.decode[0]
+    assert decode.count == 1
+    assert len(decode.waiting) == 2
+    cluster.run_until_drained()
+    assert all(r.finish > 0 for r in cluster.requests)
+
+
+def test_worker_loads_report_each_ready_engine() -> None:
+    requests = [TraceRequest(0.0, 8000, 100) for _ in range(6)]
+    cluster = SimCluster(PERF, requests, {P: 2, D: 2}, SimSettings(startup_delay_s=30))
+    cluster.set_replicas(D, 3)  # the third is still starting: not reported
+    cluster.advance_to(0.0)
+    loads = cluster.worker_loads()
+    assert sorted(w.worker_id for w in loads) == ["decode-0", "decode-1", "prefill-0", "prefill-1"]
+    prefill = [w for w in loads if w.role is P]
+    assert sum(w.queued_prefill_tokens or 0 for w in prefill) + sum(
+        8000 * (w.running_requests or 0) for w in prefill
+    ) == 6 * 8000
+
+
+def test_the_simulator_needs_both_roles() -> None:
+    with pytest.raises(Exception, match="disaggregated"):
+        SimCluster(PERF, [], {Role.AGG: 1})
