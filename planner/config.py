@@ -151,9 +151,10 @@ class PlannerConfig(BaseSettings):
     decode_engine_num_gpu: int = Field(1, ge=1)
     max_throughput_scaling_replicas: int = Field(8, ge=1)
 
-    load_predictor: Literal["constant", "arima", "kalman", "prophet"] = "arima"
+    load_predictor: Literal["constant", "moving_average", "kalman", "arima", "prophet", "ensemble"] = "ensemble"
     load_predictor_log1p: bool = False
     load_predictor_warmup_trace: str | None = None
+    load_predictor_warmup_lenient: bool = False
     prophet_window_size: int = Field(50, ge=2)
     kalman_q_level: float = Field(1.0, gt=0)
     kalman_q_trend: float = Field(0.1, gt=0)
@@ -161,6 +162,14 @@ class PlannerConfig(BaseSettings):
     kalman_min_points: int = Field(5, ge=1)
     no_correction: bool = False
     profile_results_dir: str | None = None
+    throughput_sizing: Literal["queue_aware", "dynamo"] = "queue_aware"
+    queue_aware_quantile: float = Field(0.95, gt=0.5, lt=1.0)
+    queue_aware_hysteresis: float = Field(0.25, ge=0.0, lt=0.9)
+    engine_context_length: int = Field(131072, ge=1)
+    prefill_scale_up_queue_tokens: float = Field(16384.0, ge=0)
+    prefill_scale_down_queue_tokens: float = Field(1024.0, ge=0)
+    decode_scale_up_kv_rate: float = Field(0.9, gt=0)
+    decode_scale_down_kv_rate: float = Field(0.5, ge=0)
     load_scaling_down_sensitivity: int = Field(80, ge=0, le=100)
     load_min_observations: int = Field(5, ge=1)
     max_num_fpm_samples: int = Field(64, ge=1)
@@ -215,6 +224,16 @@ class PlannerConfig(BaseSettings):
                 f"load_adjustment_interval_seconds={self.load_adjustment_interval_seconds:g} must be shorter "
                 f"than throughput_adjustment_interval_seconds={self.throughput_adjustment_interval_seconds:g}"
             )
+        if self.prefill_scale_up_queue_tokens <= self.prefill_scale_down_queue_tokens:
+            raise ValueError(
+                f"prefill_scale_up_queue_tokens={self.prefill_scale_up_queue_tokens:g} must exceed "
+                f"prefill_scale_down_queue_tokens={self.prefill_scale_down_queue_tokens:g}"
+            )
+        if self.decode_scale_up_kv_rate <= self.decode_scale_down_kv_rate:
+            raise ValueError(
+                f"decode_scale_up_kv_rate={self.decode_scale_up_kv_rate:g} must exceed "
+                f"decode_scale_down_kv_rate={self.decode_scale_down_kv_rate:g}"
+            )
         if self.max_gpu_budget >= 0:
             floor = sum(self.min_endpoint_for(r) * self.gpus_per_engine(r) for r in self.roles)
             if floor > self.max_gpu_budget:
@@ -236,6 +255,15 @@ class PlannerConfig(BaseSettings):
     def load_enabled(self) -> bool:
         """Dynamo: the presets are load-based; `sla` uses it only when asked."""
         return self.optimization_target != "sla" or self.enable_load_scaling
+
+    def effective(self) -> dict[str, Any]:
+        """What the builtin plugin factory needs beyond the raw fields."""
+        return {
+            "roles": [role.value for role in self.roles],
+            "throughput_enabled": self.throughput_enabled,
+            "load_enabled": self.load_enabled,
+            "min_endpoint": {role.value: self.min_endpoint_for(role) for role in self.roles},
+        }
 
     def min_endpoint_for(self, role: Role) -> int:
         specific = {Role.PREFILL: self.prefill_min_endpoint, Role.DECODE: self.decode_min_endpoint}.get(role)

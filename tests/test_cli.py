@@ -65,13 +65,13 @@ def test_sigterm_stops_a_running_daemon_cleanly(tmp_path: Path) -> None:
     record = tmp_path / "decisions.jsonl"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "planner", "run", "--speed", "20", "--set", f"decision_record_path={record}"],
+            [sys.executable, "-m", "planner", "run", "--speed", "50", "--set", f"decision_record_path={record}"],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     try:
-        _wait_for(log, "tick 1 | applied", 30, proc)
+        _wait_for(log, "| applied |", 60, proc)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from planner.sim.cluster import SimCluster, SimSettings
-from planner.sim.trace import TraceRequest, synthetic_trace
 from planner_plugins.perf import BUNDLED_PROFILE_DIR, PerfModel, load_profile
+from planner_plugins.traces import TraceRequest, synthetic_trace
 from planner_sdk import ReplicaCount, Role
 
 P, D = Role.PREFILL, Role.DECODE
@@ -122,9 +122,10 @@ def test_worker_loads_report_each_ready_engine() -> None:
     loads = cluster.worker_loads()
     assert sorted(w.worker_id for w in loads) == ["decode-0", "decode-1", "prefill-0", "prefill-1"]
     prefill = [w for w in loads if w.role is P]
-    assert sum(w.queued_prefill_tokens or 0 for w in prefill) + sum(
-        8000 * (w.running_requests or 0) for w in prefill
-    ) == 6 * 8000
+    assert (
+        sum(w.queued_prefill_tokens or 0 for w in prefill) + sum(8000 * (w.running_requests or 0) for w in prefill)
+        == 6 * 8000
+    )
 
 
 def test_the_simulator_needs_both_roles() -> None:

@@ -42,7 +42,7 @@ def planner_view(config: PlannerConfig) -> PlannerView:
         max_gpu_budget=config.max_gpu_budget,
         gpus_per_engine={role: config.gpus_per_engine(role) for role in config.roles},
         min_endpoint={role: config.min_endpoint_for(role) for role in config.roles},
-        settings=to_jsonable(config.model_dump()),
+        settings={**to_jsonable(config.model_dump()), "effective": config.effective()},
     )
 
 

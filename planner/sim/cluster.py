@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from planner_plugins.perf import PerfModel
+from planner_plugins.traces import TraceRequest
 from planner_sdk import ReplicaCount, Role, WorkerLoad
 
 from ..errors import PlannerError
-from .trace import TraceRequest
 
 __all__ = ["SimSettings", "SimRequest", "SimCluster", "PrefillEngine", "DecodeEngine", "TimedSeries", "SimLog"]
 

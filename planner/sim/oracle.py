@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from planner_plugins.perf import PerfModel
+from planner_plugins.traces import Trace, TraceRequest, iter_windows
 from planner_sdk import Role
 
 from .cluster import SimCluster, SimSettings
 from .score import score_requests
-from .trace import Trace, TraceRequest, iter_windows
 
 __all__ = ["OracleWindow", "OracleResult", "oracle_sizing"]
 

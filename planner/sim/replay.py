@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 import anyio
 
+from planner_plugins.traces import Trace
 from planner_sdk import Role
 
 from ..clock import VirtualClock
@@ -15,7 +16,6 @@ from ..config import PlannerConfig
 from ..daemon import Planner
 from ..pipeline.record import TickRecord
 from .score import score_requests
-from .trace import Trace
 from .world import SimulatedDeployment, load_perf
 
 __all__ = ["ReplayResult", "ReplicaPoint", "replay_config"]

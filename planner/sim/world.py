@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from planner_plugins.perf import BUNDLED_PROFILE_DIR, PerfModel, load_profile
+from planner_plugins.traces import Trace, load_trace, scale_rate
 from planner_sdk import Role
 
 from ..clock import Clock
 from ..config import PlannerConfig
 from .cluster import SimCluster, SimSettings
 from .signals import SimConnector, SimObserve
-from .trace import Trace, load_trace, scale_rate
 
 __all__ = ["BUNDLED_TRACE", "SimulatedDeployment", "load_perf", "simulation_settings", "embedded_trace"]
 

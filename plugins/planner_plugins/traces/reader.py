@@ -1,4 +1,4 @@
-"""Request traces: Mooncake JSONL, Azure LLM inference CSV, synthetic patterns, and rate scaling."""
+"""Request traces: Mooncake JSONL, Azure LLM inference CSV, synthetic patterns, rate scaling, windows."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from ..errors import PlannerError
+from planner_sdk import PlannerError
 
 __all__ = [
     "TraceError",

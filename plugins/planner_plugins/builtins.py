@@ -1,0 +1,91 @@
+"""The `planner.plugins` entry point: which builtin plugins the effective settings enable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from planner_sdk import Plugin, Role
+
+from .perf import BUNDLED_PROFILE_DIR, PerfModel, ProfileError, load_profile
+from .predict import LoadPredict
+from .propose import PRESETS, LoadPropose, LoadThresholds, SizingSettings, ThroughputPropose
+
+__all__ = ["create_plugins", "load_thresholds"]
+
+
+def _roles(settings: Mapping[str, Any]) -> tuple[Role, ...]:
+    return tuple(Role(r) for r in settings["effective"]["roles"])
+
+
+def load_thresholds(settings: Mapping[str, Any]) -> LoadThresholds:
+    """The preset for `optimization_target`, or the user's thresholds for `load` (and `sla`)."""
+    target = settings["optimization_target"]
+    if target in PRESETS:
+        return PRESETS[target]
+    context = float(settings["engine_context_length"])
+    return LoadThresholds(
+        prefill_up=settings["prefill_scale_up_queue_tokens"] / context,
+        prefill_down=settings["prefill_scale_down_queue_tokens"] / context,
+        decode_up=settings["decode_scale_up_kv_rate"],
+        decode_down=settings["decode_scale_down_kv_rate"],
+    )
+
+
+def _perf(settings: Mapping[str, Any]) -> PerfModel:
+    directory = settings.get("profile_results_dir")
+    if directory is None:
+        if settings.get("environment") != "embedded":
+            raise ProfileError(
+                "profile_results_dir is required for throughput-based scaling (optimization_target: sla); "
+                "point it at your engines' profiling results"
+            )
+        directory = BUNDLED_PROFILE_DIR
+    return PerfModel.from_profile(load_profile(directory), settings["decode_engine_num_gpu"])
+
+
+def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
+    """builtin_load_predict and builtin_throughput_propose when the throughput loop runs,
+    builtin_load_propose when the load loop runs (see `effective` in the settings)."""
+    effective = settings["effective"]
+    roles = _roles(settings)
+    plugins: list[Plugin] = []
+    if effective["throughput_enabled"]:
+        interval = float(settings["throughput_adjustment_interval_seconds"])
+        plugins.append(
+            LoadPredict(
+                settings["load_predictor"],
+                settings,
+                interval,
+                settings.get("load_predictor_warmup_trace"),
+                bool(settings.get("load_predictor_warmup_lenient")),
+            )
+        )
+        sizing = SizingSettings(
+            interval_s=interval,
+            ttft_ms=settings["ttft_ms"],
+            itl_ms=settings["itl_ms"],
+            prefill_gpus=settings["prefill_engine_num_gpu"],
+            decode_gpus=settings["decode_engine_num_gpu"],
+            max_change=settings["max_throughput_scaling_replicas"],
+            min_endpoint={Role(r): n for r, n in effective["min_endpoint"].items()},
+            sizing=settings["throughput_sizing"],
+            quantile=settings["queue_aware_quantile"],
+            hysteresis=settings["queue_aware_hysteresis"],
+            correction=not settings["no_correction"],
+            default_isl=settings["isl"],
+            default_osl=settings["osl"],
+        )
+        plugins.append(ThroughputPropose(_perf(settings), sizing, roles, floor=effective["load_enabled"]))
+    if effective["load_enabled"]:
+        plugins.append(
+            LoadPropose(
+                load_thresholds(settings),
+                roles,
+                float(settings["load_adjustment_interval_seconds"]),
+                float(settings["engine_context_length"]),
+                settings["load_min_observations"],
+                settings["safety"]["pending_scale_down_timeout_seconds"],
+            )
+        )
+    return plugins

@@ -1,0 +1,135 @@
+"""builtin_load_predict: forecasts next-interval request count, mean ISL and mean OSL."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from planner_sdk import (
+    ContextField,
+    PluginSpec,
+    Predictions,
+    PredictPlugin,
+    PredictResult,
+    Stage,
+    TickContext,
+)
+
+from ..traces import Trace, iter_windows, load_trace
+from .predictors import ConstantPredictor, EnsemblePredictor, KalmanPredictor, MovingAveragePredictor, Predictor
+from .statistical import ArimaPredictor, ProphetPredictor
+
+__all__ = ["PREDICTORS", "LoadPredict", "make_predictor", "bucket_trace"]
+
+PREDICTORS = ("constant", "moving_average", "kalman", "arima", "prophet", "ensemble")
+SERIES = ("num_requests", "isl", "osl")
+
+
+def make_predictor(name: str, settings: Mapping[str, Any], interval_s: float) -> Predictor:
+    """The predictor `load_predictor` names, configured from the settings."""
+    log1p = bool(settings.get("load_predictor_log1p", False))
+
+    def kalman() -> KalmanPredictor:
+        return KalmanPredictor(
+            settings.get("kalman_q_level", 1.0),
+            settings.get("kalman_q_trend", 0.1),
+            settings.get("kalman_r", 10.0),
+            settings.get("kalman_min_points", 5),
+            log1p,
+        )
+
+    if name == "constant":
+        return ConstantPredictor()
+    if name == "moving_average":
+        return MovingAveragePredictor(5)
+    if name == "kalman":
+        return kalman()
+    if name == "arima":
+        return ArimaPredictor(log1p=log1p)
+    if name == "prophet":
+        return ProphetPredictor(settings.get("prophet_window_size", 50), interval_s, log1p)
+    if name == "ensemble":
+        members: list[Predictor] = [
+            ConstantPredictor(),
+            MovingAveragePredictor(3),
+            MovingAveragePredictor(5),
+            MovingAveragePredictor(10),
+            kalman(),
+        ]
+        return EnsemblePredictor(members)
+    raise ValueError(f"load_predictor {name!r}: expected one of {', '.join(PREDICTORS)}")
+
+
+def bucket_trace(trace: Trace, interval_s: float) -> list[tuple[int, float | None, float | None]]:
+    """(requests, mean ISL, mean OSL) per interval from the first request; empty intervals have no means."""
+    buckets = []
+    for _, requests in iter_windows(trace, interval_s):
+        n = len(requests)
+        isl = sum(r.isl for r in requests) / n if n else None
+        osl = sum(r.osl for r in requests) / n if n else None
+        buckets.append((n, isl, osl))
+    return buckets
+
+
+class LoadPredict(PredictPlugin):
+    """Feeds the traffic of each interval to one predictor per series and forecasts the next.
+
+    Counts are normalised to the plugin's interval whatever the observation window. An idle
+    interval feeds a zero count (so the fleet can shrink to its minimum) and carries ISL/OSL
+    from the last traffic seen; unset or non-finite values are skipped, never fed.
+    """
+
+    def __init__(
+        self,
+        predictor: str,
+        settings: Mapping[str, Any],
+        interval_s: float,
+        warmup_trace: str | None = None,
+        lenient: bool = False,
+    ) -> None:
+        self.spec = PluginSpec(
+            id="builtin_load_predict",
+            stage=Stage.PREDICT,
+            execution_interval_seconds=interval_s,
+            needs=frozenset({ContextField.TRAFFIC}),
+            requires=frozenset({ContextField.TRAFFIC}),
+        )
+        self.interval_s = interval_s
+        self.predictors = {series: make_predictor(predictor, settings, interval_s) for series in SERIES}
+        self.defaults = {"isl": settings.get("isl"), "osl": settings.get("osl")}
+        self.warmed_intervals = 0
+        if warmup_trace:
+            self.warm_start(load_trace(warmup_trace, lenient=lenient))
+
+    def warm_start(self, trace: Trace) -> None:
+        for count, isl, osl in bucket_trace(trace, self.interval_s):
+            self.feed(float(count), isl, osl)
+            self.warmed_intervals += 1
+
+    def feed(self, count: float | None, isl: float | None, osl: float | None) -> None:
+        if count is not None and math.isfinite(count):
+            self.predictors["num_requests"].observe(max(0.0, count))
+        if count:  # an idle interval says nothing about lengths
+            for series, value in (("isl", isl), ("osl", osl)):
+                if value is not None and math.isfinite(value):
+                    self.predictors[series].observe(value)
+
+    def predict(self, ctx: TickContext) -> PredictResult:
+        traffic = ctx.observations.traffic
+        assert traffic is not None  # required by the declaration
+        count = traffic.num_requests
+        if count is not None:
+            count = count * self.interval_s / traffic.window_seconds
+        self.feed(count, traffic.mean_isl, traffic.mean_osl)
+        forecasts = {series: predictor.forecast() for series, predictor in self.predictors.items()}
+        notes = [f"{s}: {p.note}" for s, p in self.predictors.items() if p.note]
+        num = forecasts["num_requests"]
+        return PredictResult(
+            Predictions(
+                num_requests=None if num is None else max(0.0, num),
+                isl=forecasts["isl"] if forecasts["isl"] is not None else self.defaults["isl"],
+                osl=forecasts["osl"] if forecasts["osl"] is not None else self.defaults["osl"],
+            ),
+            note="; ".join(notes),
+        )

@@ -1,0 +1,56 @@
+"""Queueing approximations for sizing a pool of servers: Erlang C and Allen-Cunneen (M/G/c)."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["erlang_c", "wait_exceeds", "servers_for_wait"]
+
+
+def erlang_c(servers: int, offered_load: float) -> float:
+    """Probability an arrival waits in an M/M/c queue with `servers` and offered load a = lambda/mu."""
+    if offered_load <= 0:
+        return 0.0
+    if servers <= offered_load:
+        return 1.0
+    # Erlang B by its stable recurrence, then C from B.
+    b = 1.0
+    for k in range(1, servers + 1):
+        b = offered_load * b / (k + offered_load * b)
+    rho = offered_load / servers
+    return b / (1 - rho + rho * b)
+
+
+def wait_exceeds(servers: int, arrival_rate: float, service_s: float, t: float, variability: float = 1.0) -> float:
+    """P(queueing delay > t) in an M/G/c queue, Allen-Cunneen style.
+
+    The M/M/c tail C(c, a) * exp(-(c*mu - lambda) * t) is stretched by `variability`
+    = (ca^2 + cs^2) / 2, the mean of the arrival and service squared coefficients of variation
+    (1 for Poisson arrivals and exponential service).
+    """
+    if arrival_rate <= 0:
+        return 0.0
+    mu = 1.0 / service_s
+    if servers * mu <= arrival_rate:
+        return 1.0
+    return erlang_c(servers, arrival_rate / mu) * math.exp(-(servers * mu - arrival_rate) * t / variability)
+
+
+def servers_for_wait(
+    arrival_rate: float,
+    service_s: float,
+    max_wait_s: float,
+    quantile: float,
+    variability: float = 1.0,
+    limit: int = 4096,
+) -> int:
+    """Fewest servers with P(wait > max_wait_s) <= 1 - quantile (at least enough to be stable)."""
+    if arrival_rate <= 0:
+        return 0
+    servers = max(1, math.floor(arrival_rate * service_s) + 1)
+    while (
+        servers < limit
+        and wait_exceeds(servers, arrival_rate, service_s, max(0.0, max_wait_s), variability) > 1 - quantile
+    ):
+        servers += 1
+    return servers
