@@ -49,9 +49,8 @@ def test_azure_csv_is_read_with_its_seven_digit_timestamps() -> None:
 
 def test_a_bad_jsonl_line_is_named_by_number(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
-    path.write_text(
-        '{"timestamp": 0, "input_length": 5, "output_length": 2}\n{"timestamp": 1, "input_length": -3, "output_length": 2}\n'
-    )
+    good = '{"timestamp": 0, "input_length": 5, "output_length": 2}\n'
+    path.write_text(good + '{"timestamp": 1, "input_length": -3, "output_length": 2}\n')
     with pytest.raises(TraceError, match=r"bad.jsonl:2: input_length=-3 must be a non-negative number"):
         read_mooncake(path)
     path.write_text('{"timestamp": 0, "input_length": 5, "output_length": 2}\nnot json\n')
