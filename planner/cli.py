@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import anyio
 import yaml
@@ -52,6 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--rate-scale", type=float, help="embedded: multiply the trace's load")
     run.add_argument("--advisory", action="store_true", help="decide and record, but apply nothing")
 
+    replay = commands.add_parser("replay", help="score configs on a trace against the simulated deployment")
+    replay.add_argument("--trace", required=True, help="Mooncake .jsonl[.gz] or Azure .csv trace (file, dir or glob)")
+    replay.add_argument(
+        "--config", "-c", action="append", default=[], metavar="FILE", help="a config to score (repeat)"
+    )
+    replay.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    replay.add_argument("--rate-scale", type=float, default=1.0, help="multiply the load, keeping the timeline")
+    replay.add_argument("--seed", type=int, default=0, help="seed of the rate scaling")
+    replay.add_argument("--lenient", action="store_true", help="skip (and count) bad trace lines")
+    replay.add_argument("--no-oracle", action="store_true", help="skip the oracle search")
+    replay.add_argument("--json", metavar="OUT", help="write the results as JSON")
+    replay.add_argument("--report", metavar="OUT.html", help="write an HTML report")
+
     validate = commands.add_parser("validate-config", help="print the effective config, or every error (exit 2)")
     config_args(validate, file_required=True)
     return parser
@@ -59,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "replay":
+        return _replay(args)
     overrides = list(args.overrides)
     if args.command == "run":
         for flag, key in (
@@ -88,6 +104,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"planner: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from planner_plugins.traces import TraceError, load_trace, scale_rate
+
+    from .sim.replay import replay_configs
+    from .sim.report import format_table, write_html, write_json
+
+    try:
+        named = [(Path(path).stem, load_config(path, args.overrides)) for path in args.config]
+        configs = named or [("default", load_config(None, args.overrides))]
+        trace = scale_rate(load_trace(args.trace, lenient=args.lenient), args.rate_scale, seed=args.seed)
+    except (ConfigError, TraceError) as exc:
+        print(f"planner: {exc}", file=sys.stderr)
+        return 2
+    if trace.skipped_lines:
+        print(f"planner: skipped {trace.skipped_lines} bad line(s) in {args.trace}", file=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    progress = _progress_bar if sys.stderr.isatty() else None
+    try:
+        results, oracle = replay_configs(trace, configs, oracle=not args.no_oracle, progress=progress)
+    except PlannerError as exc:
+        print(f"\nplanner: {exc}", file=sys.stderr)
+        return 2
+    if progress is not None:
+        print(file=sys.stderr)
+    print(format_table(trace.name, results))
+    if args.json:
+        write_json(args.json, trace.name, results, oracle, args.rate_scale)
+    if args.report:
+        write_html(args.report, trace.name, results, oracle)
+    return 0
+
+
+def _progress_bar(name: str, fraction: float) -> None:
+    filled = round(30 * fraction)
+    print(f"\r{name[:24]:<24} [{'#' * filled}{'.' * (30 - filled)}] {100 * fraction:5.1f}%", end="", file=sys.stderr)
 
 
 async def _run(config: PlannerConfig) -> None:

@@ -15,10 +15,11 @@ from ..clock import VirtualClock
 from ..config import PlannerConfig
 from ..daemon import Planner
 from ..pipeline.record import TickRecord
+from .oracle import OracleResult, oracle_sizing
 from .score import score_requests
-from .world import SimulatedDeployment, load_perf
+from .world import SimulatedDeployment, load_perf, simulation_settings
 
-__all__ = ["ReplayResult", "ReplicaPoint", "replay_config"]
+__all__ = ["ReplayResult", "ReplicaPoint", "replay_config", "replay_configs"]
 
 Progress = Callable[[float], None]
 """Called with the fraction of the trace simulated so far."""
@@ -116,3 +117,41 @@ def replay_config(
         scale_actions=cluster.scale_actions,
         timeline=timeline,
     )
+
+
+def _named(progress: Callable[[str, float], None] | None, name: str) -> Progress | None:
+    if progress is None:
+        return None
+    report = progress
+    return lambda fraction: report(name, fraction)
+
+
+def replay_configs(
+    trace: Trace,
+    configs: list[tuple[str, PlannerConfig]],
+    *,
+    oracle: bool = True,
+    progress: Callable[[str, float], None] | None = None,
+) -> tuple[list[ReplayResult], OracleResult | None]:
+    """Score several configs on one trace; the oracle uses the first config's SLA, interval and engines."""
+    results = []
+    for name, config in configs:
+        results.append(replay_config(config, trace, name=name, progress=_named(progress, name)))
+    sized: OracleResult | None = None
+    if oracle and configs:
+        first = configs[0][1]
+        if progress is not None:
+            progress("oracle", 0.0)
+        sized = oracle_sizing(
+            trace,
+            load_perf(first),
+            simulation_settings(first),
+            window_s=first.throughput_adjustment_interval_seconds,
+            ttft_ms=first.ttft_ms,
+            itl_ms=first.itl_ms,
+            min_prefill=max(1, first.min_endpoint_for(Role.PREFILL)),
+            min_decode=max(1, first.min_endpoint_for(Role.DECODE)),
+        )
+        for result in results:
+            result.oracle_gpu_hours = sized.gpu_hours
+    return results, sized

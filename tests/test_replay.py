@@ -1,0 +1,132 @@
+"""Replay: the real planner on the virtual clock over a trace, scored against the oracle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from planner.cli import main
+from planner.config import PlannerConfig
+from planner.sim.cluster import SimSettings
+from planner.sim.oracle import oracle_sizing
+from planner.sim.replay import replay_config, replay_configs
+from planner.sim.score import score_requests
+from planner.sim.world import load_perf
+from planner_plugins.traces import TraceRequest, synthetic_trace
+
+DATA = Path(__file__).parent / "data"
+JSON_FIELDS = {
+    "name", "requests", "simulated_seconds", "wall_seconds", "gpu_hours", "oracle_gpu_hours", "sla_attainment",
+    "ttft_attainment", "itl_attainment", "p50_ttft_ms", "p99_ttft_ms", "p50_itl_ms", "p99_itl_ms", "scale_actions",
+}  # fmt: skip
+
+
+def sla_config(**extra: object) -> PlannerConfig:
+    base: dict[str, object] = {
+        "optimization_target": "sla", "throughput_adjustment_interval_seconds": 30, "ttft_ms": 1000, "itl_ms": 30,
+        "max_gpu_budget": -1, "load_predictor": "constant", "simulation": {"startup_delay_seconds": 30},
+    }  # fmt: skip
+    base.update(extra)
+    return PlannerConfig(**base)
+
+
+def test_a_static_deployment_is_scored_without_scaling() -> None:
+    trace = synthetic_trace("constant", 300, 2.0, isl=2000, osl=100, seed=1)
+    config = sla_config(advisory=True, simulation={"initial_prefill": 2, "initial_decode": 2})
+    result = replay_config(config, trace, name="static")
+    assert result.requests == len(trace.requests)
+    assert result.scale_actions == 0
+    assert result.gpu_hours == pytest.approx(4 * trace.duration / 3600)
+    assert result.sla_attainment > 0.99
+
+
+def test_the_planner_scales_up_under_a_step_in_load() -> None:
+    trace = synthetic_trace("step", 900, 2.0, amplitude=10.0, isl=3000, osl=100, seed=2)
+    result = replay_config(sla_config(), trace, name="planner")
+    assert result.scale_actions > 0
+    assert max(p.prefill for p in result.timeline) > 1
+
+
+def test_queue_aware_sizing_meets_ttft_under_bursts_where_the_mean_rate_formula_does_not() -> None:
+    # 4 req/s of 8k-token prompts, tripled for 6 s of every minute: the mean rate fits one engine.
+    trace = synthetic_trace("bursts", 1200, 4.0, amplitude=8.0, period_s=60, isl=8000, osl=60, seed=3)
+    common = {"ttft_ms": 2000, "simulation": {"startup_delay_seconds": 30, "initial_prefill": 2, "initial_decode": 2}}
+    queue = replay_config(sla_config(throughput_sizing="queue_aware", **common), trace)
+    mean = replay_config(sla_config(throughput_sizing="dynamo", **common), trace)
+    assert queue.ttft_attainment >= 0.99
+    assert mean.ttft_attainment < 0.9
+
+
+def test_oracle_sizes_meet_the_sla_and_one_engine_fewer_does_not() -> None:
+    trace = synthetic_trace("constant", 120, 6.0, isl=6000, osl=80, seed=4)
+    config = sla_config()
+    perf, settings = load_perf(config), SimSettings()
+    oracle = oracle_sizing(trace, perf, settings, window_s=60, ttft_ms=1000, itl_ms=30)
+    for window in oracle.windows:
+        requests = [r for r in trace.requests if window.index * 60 <= r.arrival < (window.index + 1) * 60]
+        rebased = [TraceRequest(r.arrival - window.index * 60, r.isl, r.osl) for r in requests]
+
+        def attained(p: int, d: int, rebased: list[TraceRequest] = rebased) -> float:
+            from planner.sim.cluster import SimCluster
+            from planner_sdk import Role
+
+            cluster = SimCluster(perf, rebased, {Role.PREFILL: p, Role.DECODE: d}, settings)
+            cluster.run_until_drained()
+            return score_requests(cluster.requests, 1000, 30).sla_attainment
+
+        assert window.feasible
+        assert attained(window.prefill, window.decode) >= 0.99
+        if window.prefill > 1:
+            assert attained(window.prefill - 1, 128) < 0.99
+    assert oracle.gpu_hours > 0
+
+
+def test_several_configs_are_scored_side_by_side_against_one_oracle() -> None:
+    trace = synthetic_trace("sine", 600, 3.0, amplitude=2.0, period_s=300, isl=2000, osl=80, seed=5)
+    results, oracle = replay_configs(trace, [("a", sla_config()), ("b", sla_config(throughput_sizing="dynamo"))])
+    assert [r.name for r in results] == ["a", "b"]
+    assert oracle is not None
+    assert all(r.oracle_gpu_hours == oracle.gpu_hours for r in results)
+
+
+def test_the_replay_command_prints_a_table_and_writes_json_and_html(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "fast.yaml").write_text(
+        "optimization_target: sla\nthroughput_adjustment_interval_seconds: 30\n"
+        "load_predictor: constant\nmax_gpu_budget: -1\n"
+    )
+    out, report = tmp_path / "out.json", tmp_path / "report.html"
+    code = main([
+        "replay", "--trace", str(DATA / "mooncake_conversation_head300.jsonl"), "--config", str(tmp_path / "fast.yaml"),
+        "--rate-scale", "2", "--json", str(out), "--report", str(report),
+    ])  # fmt: skip
+    assert code == 0
+    assert "fast" in capsys.readouterr().out
+    document = json.loads(out.read_text())
+    assert document["trace"].startswith("mooncake_conversation_head300.jsonl")
+    assert set(document["results"][0]) == JSON_FIELDS
+    assert document["results"][0]["requests"] == 600
+    assert "<svg" in report.read_text()
+
+
+def test_the_replay_command_refuses_a_bad_trace_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{}\n")
+    assert main(["replay", "--trace", str(bad)]) == 2
+    assert "bad.jsonl:1: missing key 'timestamp'" in capsys.readouterr().err
+
+
+def test_the_replay_command_refuses_a_profile_that_does_not_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main([
+        "replay", "--trace", str(DATA / "mooncake_conversation_head300.jsonl"), "--no-oracle",
+        "--set", f"simulation.profile_results_dir={tmp_path}",
+    ])  # fmt: skip
+    assert code == 2
+    assert "no prefill profiling data" in capsys.readouterr().err
