@@ -239,11 +239,13 @@ def test_the_json_form_loads_like_the_npz_form(tmp_path: Path) -> None:
             }
         )
     )
-    (tmp_path / "decode_raw_data.json").write_text(
-        json.dumps({
-            "x_kv_usage": d.kv_usage.tolist(), "y_context_length": d.context_length.tolist(),
-            "z_itl": d.itl_ms.tolist(), "z_thpt_per_gpu": d.throughput_per_gpu.tolist(), "max_kv_tokens": d.max_kv_tokens,
-        })
-    )  # fmt: skip
+    decode = {
+        "x_kv_usage": d.kv_usage.tolist(),
+        "y_context_length": d.context_length.tolist(),
+        "z_itl": d.itl_ms.tolist(),
+        "z_thpt_per_gpu": d.throughput_per_gpu.tolist(),
+        "max_kv_tokens": d.max_kv_tokens,
+    }
+    (tmp_path / "decode_raw_data.json").write_text(json.dumps(decode))
     loaded = PerfModel.from_profile(load_profile(tmp_path))
     assert loaded.decode.itl_ms(0.5, 5000) == PERF.decode.itl_ms(0.5, 5000)
