@@ -123,7 +123,7 @@ class EnsemblePredictor:
     forecast yet sit out.
     """
 
-    def __init__(self, members: list[Predictor], eta: float = 8.0, discount: float = 0.9) -> None:
+    def __init__(self, members: list[Predictor], eta: float = 64.0, discount: float = 0.98) -> None:
         if not members:
             raise ValueError("an ensemble needs members")
         self.name = "ensemble"
