@@ -6,8 +6,7 @@ Per trace, scaled so the fleet spans several engines per role, three configurati
 simulated deployment (bundled H200 profile, 120 s engine start-up) against the oracle:
   static   a fixed fleet sized for the peak: the largest per-window oracle sizing, all hour long;
   dynamo   Dynamo's throughput planner: ARIMA prediction, the mean-rate replica formula, no load loop;
-  planner  this planner's default for SLA targets: ensemble prediction, queue-aware sizing, and the
-           reactive load loop above the predictive floor.
+  planner  this planner's defaults for SLA targets: ensemble prediction and queue-aware sizing.
 Dynamic policies start from the oracle's sizing of the first window. The SLA targets per trace
 are ones the static fleet meets (see TARGETS): TTFT must leave room for the longest prompts.
 """
@@ -52,12 +51,7 @@ def configs(ttft: float, itl: float, peak: tuple[int, int], first: tuple[int, in
                 **common, optimization_target="sla", load_predictor="arima", throughput_sizing="dynamo", simulation=start
             ),
         ),
-        (
-            "planner",
-            PlannerConfig(
-                **common, optimization_target="sla", enable_load_scaling=True, queue_aware_quantile=0.99, simulation=start
-            ),
-        ),
+        ("planner", PlannerConfig(**common, optimization_target="sla", simulation=start)),
     ]
 
 

@@ -24,6 +24,9 @@ __all__ = ["main"]
 
 log = logging.getLogger("planner")
 
+DEMO_CONFIG = Path(__file__).parent / "sim" / "data" / "demo.yaml"
+"""`planner run` with no --config on the embedded deployment: the recommended SLA setup."""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="planner", description="Autoscaler for disaggregated LLM serving.")
@@ -89,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides.append("advisory=true")
     try:
         config = load_config(args.config, overrides)
+        if args.command == "run" and args.config is None and config.environment == "embedded":
+            config = load_config(DEMO_CONFIG, overrides)
     except ConfigError as exc:
         print(f"planner: {exc}", file=sys.stderr)
         return 2
