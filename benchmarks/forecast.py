@@ -113,7 +113,8 @@ def main() -> None:
                         "trace": path.name, "interval_s": interval, "series": name, "predictor": predictor,
                         "mape": round(mape, 4), "wape": round(wape, 4), "ms_per_update": round(ms, 4),
                     })  # fmt: skip
-                    print(f"{path.name:<36} {interval:>4.0f} {name:<8} {predictor:<15} {mape:>8.3f} {wape:>8.3f} {ms:>8.3f}")
+                    scores = f"{mape:>8.3f} {wape:>8.3f} {ms:>8.3f}"
+                    print(f"{path.name:<36} {interval:>4.0f} {name:<8} {predictor:<15} {scores}")
     print()
     summarise(rows, predictors)
     if args.json:

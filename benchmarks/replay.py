@@ -43,14 +43,11 @@ def configs(ttft: float, itl: float, peak: tuple[int, int], first: tuple[int, in
         "ttft_ms": ttft, "itl_ms": itl, "max_gpu_budget": -1, "throughput_adjustment_interval_seconds": INTERVAL_S,
     }  # fmt: skip
     start = {"initial_prefill": first[0], "initial_decode": first[1]}
+    peak_fleet = {"initial_prefill": peak[0], "initial_decode": peak[1]}
+    dynamo = {"optimization_target": "sla", "load_predictor": "arima", "throughput_sizing": "dynamo"}
     return [
-        ("static", PlannerConfig(**common, advisory=True, simulation={"initial_prefill": peak[0], "initial_decode": peak[1]})),
-        (
-            "dynamo",
-            PlannerConfig(
-                **common, optimization_target="sla", load_predictor="arima", throughput_sizing="dynamo", simulation=start
-            ),
-        ),
+        ("static", PlannerConfig(**common, advisory=True, simulation=peak_fleet)),
+        ("dynamo", PlannerConfig(**common, **dynamo, simulation=start)),
         ("planner", PlannerConfig(**common, optimization_target="sla", simulation=start)),
     ]
 
