@@ -171,9 +171,10 @@ class ThroughputPropose(ProposePlugin):
     def _queue_aware_prefill(self, num: float, isl: float, current: int) -> int:
         s = self.settings
         rate = num / s.interval_s
-        service = self.perf.prefill.ttft_ms(isl) / 1000.0 * self.corrections.prefill
-        if isl > self.perf.prefill.max_isl:
-            service = self.perf.prefill.batch_ms(isl) / 1000.0 * self.corrections.prefill
+        # The correction (observed over modelled TTFT, smoothed) scales the service time. It also
+        # absorbs what the M/G/c estimate misses, mainly the spread of prompt lengths: replays
+        # with it capped at 1, as Dynamo caps it, miss TTFT badly on heavy-tailed traces.
+        service = self.perf.prefill.batch_ms(isl) / 1000.0 * self.corrections.prefill
         variability = (self._burstiness() + 1.0) / 2.0  # service SCV taken as 1
         budget = s.ttft_ms / 1000.0 - service
         needed = servers_for_wait(rate, service, budget, s.quantile, variability)
