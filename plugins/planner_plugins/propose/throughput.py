@@ -21,7 +21,7 @@ from planner_sdk import (
 )
 
 from ..perf import PerfModel
-from .queueing import servers_for_wait
+from .queueing import erlang_c, servers_for_wait
 
 __all__ = [
     "SizingSettings",
@@ -158,6 +158,7 @@ class ThroughputPropose(ProposePlugin):
         )
         self.perf, self.settings, self.roles, self.floor = perf, settings, roles, floor
         self.corrections = Corrections()
+        self.wait_factor = 1.0
         self._counts: deque[float] = deque(maxlen=20)
 
     def _burstiness(self) -> float:
@@ -168,14 +169,34 @@ class ThroughputPropose(ProposePlugin):
         var = sum((c - mean) ** 2 for c in self._counts) / (len(self._counts) - 1)
         return min(10.0, max(1.0, var / mean)) if mean > 0 else 1.0
 
+    def _learn_wait_factor(self, traffic: TrafficObservation, replicas: Mapping[Role, ReplicaCount]) -> None:
+        """Observed mean queueing over the M/G/c mean wait for the interval just served."""
+        prefill = replicas.get(Role.PREFILL)
+        count, isl, ttft = traffic.num_requests or 0.0, traffic.mean_isl, traffic.mean_ttft_ms
+        if count < MIN_REQUESTS_FOR_CORRECTION or not isl or not ttft or not prefill or prefill.scaling:
+            return
+        rate = count / traffic.window_seconds
+        service = self.perf.prefill.batch_ms(isl) / 1000.0 * min(1.0, self.corrections.prefill)
+        capacity = prefill.ready / service
+        if capacity <= rate:
+            return  # overloaded: the queue grew without bound, nothing to calibrate against
+        variability = (self._burstiness() + 1.0) / 2.0
+        model_wait = erlang_c(prefill.ready, rate * service) / (capacity - rate) * variability
+        observed_wait = max(0.0, ttft / 1000.0 - service)
+        if model_wait <= 1e-6:
+            return
+        factor = min(max(observed_wait / model_wait, 1.0), 50.0)
+        self.wait_factor += 0.5 * (factor - self.wait_factor)
+
     def _queue_aware_prefill(self, num: float, isl: float, current: int) -> int:
         s = self.settings
         rate = num / s.interval_s
-        # The correction (observed over modelled TTFT, smoothed) scales the service time. It also
-        # absorbs what the M/G/c estimate misses, mainly the spread of prompt lengths: replays
-        # with it capped at 1, as Dynamo caps it, miss TTFT badly on heavy-tailed traces.
-        service = self.perf.prefill.batch_ms(isl) / 1000.0 * self.corrections.prefill
-        variability = (self._burstiness() + 1.0) / 2.0  # service SCV taken as 1
+        # Observed TTFT includes queueing, which the queue model adds itself: like Dynamo, only a
+        # correction below 1 (prefix-cache hits, a faster engine) shortens the service time. What
+        # the M/G/c estimate misses (prompt-length spread, sub-interval bursts) is learnt instead
+        # as `wait_factor`: observed queueing over the model's, at the fleet that served it.
+        service = self.perf.prefill.batch_ms(isl) / 1000.0 * min(1.0, self.corrections.prefill)
+        variability = (self._burstiness() + 1.0) / 2.0 * self.wait_factor  # service SCV taken as 1
         budget = s.ttft_ms / 1000.0 - service
         needed = servers_for_wait(rate, service, budget, s.quantile, variability)
         if needed < current:
@@ -219,6 +240,8 @@ class ThroughputPropose(ProposePlugin):
         traffic = ctx.observations.traffic
         if traffic is not None and s.correction:
             self.corrections.update(self.perf, traffic, replicas)
+            if s.sizing == "queue_aware":
+                self._learn_wait_factor(traffic, replicas)
         if traffic is not None and traffic.num_requests is not None:
             self._counts.append(traffic.num_requests * s.interval_s / traffic.window_seconds)
         current = {role: count.expected for role, count in replicas.items()}
