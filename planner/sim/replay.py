@@ -16,7 +16,7 @@ from ..config import PlannerConfig
 from ..daemon import Planner
 from ..pipeline.record import TickRecord
 from .oracle import OracleResult, oracle_sizing
-from .score import score_requests
+from .score import LatencyScore, score_requests
 from .world import SimulatedDeployment, load_perf, simulation_settings
 
 __all__ = ["ReplayResult", "ReplicaPoint", "replay_config", "replay_configs"]
@@ -33,20 +33,14 @@ class ReplicaPoint:
 
 
 @dataclass
-class ReplayResult:
+class ReplayResult(LatencyScore):
+    """One config's replay: its latency score plus cost, speed and what it did."""
+
     name: str
-    requests: int
     simulated_seconds: float
     wall_seconds: float
     gpu_hours: float
     oracle_gpu_hours: float | None
-    sla_attainment: float
-    ttft_attainment: float
-    itl_attainment: float
-    p50_ttft_ms: float
-    p99_ttft_ms: float
-    p50_itl_ms: float
-    p99_itl_ms: float
     scale_actions: int
     timeline: list[ReplicaPoint] = field(default_factory=list, repr=False)
 
@@ -101,19 +95,12 @@ def replay_config(
     cluster.run_until_drained()
     score = score_requests(cluster.requests, config.ttft_ms, config.itl_ms)
     return ReplayResult(
+        **asdict(score),
         name=name,
-        requests=score.requests,
         simulated_seconds=trace.duration,
         wall_seconds=time.perf_counter() - started,
         gpu_hours=gpu_hours,
         oracle_gpu_hours=None,
-        sla_attainment=score.sla_attainment,
-        ttft_attainment=score.ttft_attainment,
-        itl_attainment=score.itl_attainment,
-        p50_ttft_ms=score.p50_ttft_ms,
-        p99_ttft_ms=score.p99_ttft_ms,
-        p50_itl_ms=score.p50_itl_ms,
-        p99_itl_ms=score.p99_itl_ms,
         scale_actions=cluster.scale_actions,
         timeline=timeline,
     )

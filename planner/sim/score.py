@@ -20,7 +20,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-@dataclass(frozen=True)
+@dataclass
 class LatencyScore:
     requests: int
     sla_attainment: float
