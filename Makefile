@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: run test lint typecheck unit deps-check bench clean
+.PHONY: run test lint typecheck unit deps-check bench protos clean
 
 $(STAMP): pyproject.toml sdk/pyproject.toml plugins/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ deps-check: $(STAMP)
 	$(BIN)/python -m pip install --dry-run --quiet -e sdk -e plugins -e ".[prophet]"
 
 test: lint typecheck deps-check unit
+
+protos: $(STAMP)
+	$(BIN)/python protos/generate.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/tick_overhead.py
