@@ -19,8 +19,8 @@ from planner_sdk import (
     PlannerView,
     PluginDeclarationError,
     PluginSpec,
-    PredictResult,
     Predictions,
+    PredictResult,
     ProposeResult,
     ReplicaCount,
     ReplicaTarget,
@@ -49,8 +49,9 @@ def test_the_committed_stubs_are_what_the_generator_writes(tmp_path: Path) -> No
     fresh = tmp_path / "planner" / "v1"
     names = sorted(p.name for p in fresh.iterdir() if p.suffix in (".py", ".pyi"))
     assert names == sorted(p.name for p in committed.iterdir() if p.suffix in (".py", ".pyi"))
-    match, mismatch, errors = filecmp.cmpfiles(committed, fresh, names, shallow=False)
-    assert mismatch == [] and errors == [], "stubs differ from protos/: run `make protos`"
+    _, mismatch, errors = filecmp.cmpfiles(committed, fresh, names, shallow=False)
+    assert mismatch == [], "stubs differ from protos/: run `make protos`"
+    assert errors == []
 
 
 def test_a_declaration_round_trips() -> None:
