@@ -22,6 +22,8 @@ __all__ = [
     "SchedulingConfig",
     "PluginRegistrationConfig",
     "TransportConfig",
+    "TlsConfig",
+    "StaticPluginConfig",
     "PluginEntry",
     "SafetyConfig",
     "SimulationConfig",
@@ -59,8 +61,66 @@ class TransportConfig(_Section):
     request_timeout_seconds: float = Field(5.0, gt=0, description="Default per-plugin call timeout.")
 
 
+class TlsConfig(_Section):
+    """TLS for the registry server; with `client_ca_file`, clients must present a certificate (mTLS)."""
+
+    cert_file: str
+    key_file: str
+    client_ca_file: str | None = None
+
+
+class StaticPluginConfig(_Section):
+    """A remote plugin the planner registers itself at start-up (it sends no heartbeats)."""
+
+    endpoint: str = Field(pattern=r"^(unix://.+|[^\s:]+:\d+)$")
+    id: str
+    stage: Literal["observe", "predict", "propose", "clamp", "apply"]
+    execution_interval_seconds: float = Field(gt=0)
+    priority: int = 100
+    hold: Literal["hold_last", "no_opinion"] = "no_opinion"
+    needs: list[str] = Field(default_factory=list)
+    requires: list[str] = Field(default_factory=list)
+    timeout_seconds: float | None = Field(None, gt=0)
+    on_error: Literal["skip", "hold_last", "reject_tick"] = "skip"
+
+
 class PluginRegistrationConfig(_Section):
     transport: TransportConfig = TransportConfig()
+    endpoints: list[str] = Field(
+        default_factory=list, description="Where the registry listens: `host:port` and/or `unix:///path`."
+    )
+    allow_insecure: bool = Field(False, description="Allow plaintext TCP and unauthenticated plugins.")
+    token_file: str | None = Field(None, description="Bearer tokens, one per line (a mounted Secret).")
+    token_env: str | None = Field(None, description="Environment variable holding comma-separated tokens.")
+    tls: TlsConfig | None = None
+    heartbeat_interval_seconds: float = Field(5.0, gt=0)
+    lease_seconds: float | None = Field(None, gt=0, description="Default: two heartbeat intervals.")
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_plugins: int = Field(64, ge=1)
+    registrations_per_minute: int = Field(60, ge=1)
+    circuit_breaker_failures: int = Field(5, ge=1)
+    circuit_breaker_cooldown_seconds: float = Field(30.0, gt=0)
+    static_plugins: list[StaticPluginConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _secure_by_default(self) -> PluginRegistrationConfig:
+        tcp = [e for e in self.endpoints if not e.startswith("unix:")]
+        for endpoint in self.endpoints:
+            if not (endpoint.startswith("unix://") or ":" in endpoint):
+                raise ValueError(f"endpoints: {endpoint!r} is neither host:port nor unix:///path")
+        if tcp and self.tls is None and not self.allow_insecure:
+            raise ValueError(f"endpoints {tcp} are plaintext TCP: configure tls, or set allow_insecure: true")
+        authenticated = self.token_file or self.token_env or (self.tls and self.tls.client_ca_file)
+        if self.endpoints and not authenticated and not self.allow_insecure:
+            raise ValueError(
+                "no credentials configured (token_file, token_env or tls.client_ca_file): "
+                "set one, or allow_insecure: true"
+            )
+        return self
+
+    @property
+    def lease(self) -> float:
+        return self.lease_seconds or 2 * self.heartbeat_interval_seconds
 
 
 class SchedulingConfig(_Section):

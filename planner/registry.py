@@ -12,9 +12,17 @@ from .errors import RegistrationError
 from .scheduling.cadence import as_fraction
 from .transport import PluginTransport
 
-__all__ = ["BUILTIN_ID_PREFIX", "RegisteredPlugin", "PluginRegistry"]
+__all__ = ["BUILTIN_ID_PREFIX", "CircuitBreaker", "RegisteredPlugin", "PluginRegistry"]
 
 BUILTIN_ID_PREFIX = "builtin_"
+
+
+@dataclass(frozen=True)
+class CircuitBreaker:
+    """After `failures` failures in a row a plugin is skipped for `cooldown_seconds`, then probed."""
+
+    failures: int = 5
+    cooldown_seconds: float = 30.0
 
 
 @dataclass
@@ -30,6 +38,10 @@ class RegisteredPlugin:
     last_error: str | None = None
     consecutive_failures: int = 0
     calls: int = 0
+    endpoint: str = ""
+    identity: str | None = None
+    plugin_version: str = ""
+    circuit_open_until: float | None = None
     interval: Fraction = field(init=False)
 
     def __post_init__(self) -> None:
@@ -52,14 +64,23 @@ class RegisteredPlugin:
         self.last_latency_ms = latency_ms
         self.last_error = None
         self.consecutive_failures = 0
+        self.circuit_open_until = None
         self.calls += 1
 
-    def record_failure(self, error: str, latency_ms: float) -> None:
+    def record_failure(self, error: str, latency_ms: float, now: float, breaker: CircuitBreaker) -> None:
         # next_due stays: "due when its interval has elapsed since its last successful run".
         self.last_error = error
         self.last_latency_ms = latency_ms
         self.consecutive_failures += 1
         self.calls += 1
+        if self.consecutive_failures >= breaker.failures:
+            self.circuit_open_until = now + breaker.cooldown_seconds
+
+    def circuit(self, now: float) -> str:
+        """`closed`, `open` (calls skipped) or `half_open` (the next call is a probe)."""
+        if self.circuit_open_until is None:
+            return "closed"
+        return "open" if now < self.circuit_open_until else "half_open"
 
 
 class PluginRegistry:

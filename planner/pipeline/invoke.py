@@ -21,7 +21,7 @@ from planner_sdk import (
 )
 
 from ..clock import Clock
-from ..registry import RegisteredPlugin
+from ..registry import CircuitBreaker, RegisteredPlugin
 from .validate import validate_result
 
 __all__ = ["CallTrace", "Contribution", "CallOutcome", "CallSettings", "run_plugin", "run_concurrently"]
@@ -33,7 +33,7 @@ class CallTrace:
 
     plugin_id: str
     stage: str
-    status: str  # ok | held | not_due | requires_unmet | timeout | error
+    status: str  # ok | held | not_due | requires_unmet | circuit_open | timeout | error
     latency_ms: float | None = None
     error: str | None = None
     result: Any = None
@@ -62,6 +62,7 @@ class CallSettings:
     tick_deadline: float
     roles: Collection[Role]
     max_replicas: int
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     traces: list[CallTrace] = field(default_factory=list)
 
 
@@ -92,6 +93,8 @@ async def _call(
         if not all(ctx.has(name) for name in spec.requires):
             return _held(entry, "requires_unmet")
     clock = settings.clock
+    if entry.circuit(clock.monotonic()) == "open":
+        return _held(entry, "circuit_open")
     started = clock.monotonic()
     deadline = min(started + entry.timeout_seconds, settings.tick_deadline)
     try:
@@ -103,7 +106,7 @@ async def _call(
     except Exception as exc:  # any failure costs this plugin its say, never the tick
         error = exc if isinstance(exc, PluginError) else PluginError(spec.id, f"raised {type(exc).__name__}: {exc}")
         latency = (clock.monotonic() - started) * 1000.0
-        entry.record_failure(str(error), latency)
+        entry.record_failure(str(error), latency, clock.monotonic(), settings.breaker)
         status = "timeout" if isinstance(error, PluginTimeoutError) else "error"
         trace = CallTrace(spec.id, spec.stage.value, status, latency, str(error))
         if spec.on_error is OnError.REJECT_TICK:
@@ -114,7 +117,7 @@ async def _call(
     except BaseException:
         # The tick's deadline cancelled the call: say so in the record, then let it unwind.
         latency = (clock.monotonic() - started) * 1000.0
-        entry.record_failure("cancelled at the tick deadline", latency)
+        entry.record_failure("cancelled at the tick deadline", latency, clock.monotonic(), settings.breaker)
         settings.traces.append(
             CallTrace(spec.id, spec.stage.value, "timeout", latency, "cancelled at the tick deadline")
         )

@@ -20,7 +20,7 @@ from planner_sdk import (
 from ..clock import Clock
 from ..config import PlannerConfig
 from ..connectors.base import Connector
-from ..registry import PluginRegistry
+from ..registry import CircuitBreaker, PluginRegistry
 from .clamp import apply_clamps
 from .invoke import CallOutcome, CallSettings, run_concurrently
 from .observe import merge_observations
@@ -120,7 +120,11 @@ class TickPipeline:
             record.outcome, record.reason = "skipped_error", f"connector reported no replicas for {missing}"
             return
         record.replicas = replicas
-        settings = CallSettings(self.clock, deadline, self.view.roles, self.config.safety.max_replicas_per_role)
+        registration = self.config.plugin_registration
+        breaker = CircuitBreaker(registration.circuit_breaker_failures, registration.circuit_breaker_cooldown_seconds)
+        settings = CallSettings(
+            self.clock, deadline, self.view.roles, self.config.safety.max_replicas_per_role, breaker
+        )
         record.calls = settings.traces  # filled as calls end, even those the deadline cuts off
         ctx = TickContext(
             tick_id=record.tick_id,
