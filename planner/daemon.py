@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
+import anyio
+
 from planner_sdk import Plugin
 
 from .clock import Clock, WallClock
@@ -16,6 +18,7 @@ from .loading import FoundPlugin, discover_plugins
 from .pipeline.record import DecisionRecorder, TickRecord
 from .pipeline.tick import TickPipeline
 from .registry import PluginRegistry, RegisteredPlugin
+from .remote.server import RegistryServer
 from .scheduling.cadence import base_cadence
 from .scheduling.scheduler import SchedulerStats, TickScheduler
 from .sim.world import SimulatedDeployment, embedded_trace
@@ -67,12 +70,20 @@ class Planner:
             self.clock, self.registry, config.scheduling.scale_interval_seconds, self.pipeline.run_tick
         )
         self.last_record: TickRecord | None = None
+        self.remote: RegistryServer | None = None
         self._closed = False
 
     async def __aenter__(self) -> Planner:
         try:
             self._register_all()
-            base_cadence(self.registry.intervals(), self.config.scheduling.scale_interval_seconds)
+            registration = self.config.plugin_registration
+            if registration.endpoints or registration.static_plugins:
+                self.remote = RegistryServer(self)
+                self.remote.register_static(registration.static_plugins)
+                if registration.endpoints:
+                    await self.remote.start()
+            if len(self.registry):
+                base_cadence(self.registry.intervals(), self.config.scheduling.scale_interval_seconds)
             if self.config.decision_record_path:
                 self._recorder = DecisionRecorder(self.config.decision_record_path)
         except BaseException:
@@ -108,7 +119,13 @@ class Planner:
         """Tick until `stop()` (or `max_ticks`); the first tick starts at once."""
         if self._closed:
             raise PlannerError("this planner is closed")
-        return await self.scheduler.run(max_ticks=max_ticks)
+        if self.remote is None:
+            return await self.scheduler.run(max_ticks=max_ticks)
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.remote.service.evict_forever)
+            stats = await self.scheduler.run(max_ticks=max_ticks)
+            group.cancel_scope.cancel()
+        return stats
 
     def stop(self) -> None:
         """Let the tick in flight finish, then return from `run`. Safe to call any number of times."""
@@ -125,6 +142,8 @@ class Planner:
                 await entry.transport.aclose()
             except Exception as exc:  # one plugin failing to close must not keep the others open
                 log.warning("plugin %s failed to close: %s", entry.id, exc)
+        if self.remote is not None:
+            await self.remote.stop()
         await self.connector.aclose()
         if self._recorder is not None:
             self._recorder.close()

@@ -21,6 +21,7 @@ from ._plugin import (
     PredictPlugin,
     ProposePlugin,
 )
+from ._serve import ClientTls, PluginServer, RegistrationRefusedError, run, serve
 from ._types import (
     ApplyAck,
     Bound,
@@ -51,6 +52,7 @@ __all__ = [
     "Bound",
     "ClampPlugin",
     "ClampResult",
+    "ClientTls",
     "ContextField",
     "Decision",
     "HoldPolicy",
@@ -64,6 +66,7 @@ __all__ = [
     "PluginDeclarationError",
     "PluginError",
     "PluginProtocolError",
+    "PluginServer",
     "PluginSpec",
     "PluginTimeoutError",
     "PredictPlugin",
@@ -72,6 +75,7 @@ __all__ = [
     "ProposePlugin",
     "ProposeResult",
     "ReplicaCount",
+    "RegistrationRefusedError",
     "ReplicaTarget",
     "Role",
     "Stage",
@@ -81,4 +85,6 @@ __all__ = [
     "Verdict",
     "WorkerLoad",
     "__version__",
+    "run",
+    "serve",
 ]

@@ -1,0 +1,242 @@
+"""Host a plugin over gRPC: serve its stage, register with the planner, heartbeat, unregister."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import grpc
+import grpc.aio
+
+from . import _wire as wire
+from ._errors import PlannerError
+from ._grpc import registry_grpc, stages_grpc
+from ._plugin import Plugin
+from ._proto.planner.v1 import registry_pb2 as rpb
+from ._proto.planner.v1 import stages_pb2 as spb
+from ._types import Stage
+
+__all__ = ["ClientTls", "RegistrationRefusedError", "PluginServer", "serve", "run"]
+
+log = logging.getLogger("planner_sdk")
+
+
+class RegistrationRefusedError(PlannerError):
+    """The planner refused the registration; `reason` says why (e.g. `duplicate_id`)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"registration refused: {reason}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    """TLS towards the planner's registry: its CA, and a client certificate for mTLS."""
+
+    ca_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        def read(path: str | None) -> bytes | None:
+            return Path(path).read_bytes() if path else None
+
+        return grpc.ssl_channel_credentials(read(self.ca_file), read(self.key_file), read(self.cert_file))
+
+
+async def _call(plugin: Plugin, name: str, *args: Any) -> Any:
+    method = getattr(plugin, name)
+    if inspect.iscoroutinefunction(method):
+        return await method(*args)
+    result = await anyio.to_thread.run_sync(method, *args, abandon_on_cancel=True)
+    return await result if inspect.isawaitable(result) else result
+
+
+def _servicer(plugin: Plugin) -> tuple[Any, Callable[[Any, grpc.aio.Server], None]]:
+    """A servicer for the plugin's stage and the function that adds it to a server."""
+    stage = plugin.spec.stage
+
+    async def guarded(context: Any, name: str, *args: Any) -> Any:
+        try:
+            return await _call(plugin, name, *args)
+        except Exception as exc:  # report, never crash the server
+            log.exception("plugin %s failed", plugin.spec.id)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+
+    if stage is Stage.OBSERVE:
+
+        class Observe(stages_grpc.ObservePluginServicer):  # type: ignore[misc]
+            async def Observe(self, request: spb.ObserveRequest, context: Any) -> Any:
+                result = await guarded(context, "observe", wire.context_from_proto(request.context))
+                return wire.observations_to_proto(result)
+
+        return Observe(), stages_grpc.add_ObservePluginServicer_to_server
+    if stage is Stage.PREDICT:
+
+        class Predict(stages_grpc.PredictPluginServicer):  # type: ignore[misc]
+            async def Predict(self, request: spb.PredictRequest, context: Any) -> Any:
+                result = await guarded(context, "predict", wire.context_from_proto(request.context))
+                return wire.predict_result_to_proto(result)
+
+        return Predict(), stages_grpc.add_PredictPluginServicer_to_server
+    if stage is Stage.PROPOSE:
+
+        class Propose(stages_grpc.ProposePluginServicer):  # type: ignore[misc]
+            async def Propose(self, request: spb.ProposeRequest, context: Any) -> Any:
+                result = await guarded(context, "propose", wire.context_from_proto(request.context))
+                return wire.propose_result_to_proto(result)
+
+        return Propose(), stages_grpc.add_ProposePluginServicer_to_server
+    if stage is Stage.CLAMP:
+
+        class Clamp(stages_grpc.ClampPluginServicer):  # type: ignore[misc]
+            async def Clamp(self, request: spb.ClampRequest, context: Any) -> Any:
+                result = await guarded(context, "clamp", wire.context_from_proto(request.context))
+                return wire.propose_result_to_proto(result)
+
+        return Clamp(), stages_grpc.add_ClampPluginServicer_to_server
+
+    class Apply(stages_grpc.ApplyPluginServicer):  # type: ignore[misc]
+        async def Apply(self, request: spb.ApplyRequest, context: Any) -> Any:
+            ctx, decision = wire.context_from_proto(request.context), wire.decision_from_proto(request.decision)
+            return wire.ack_to_proto(await guarded(context, "apply", ctx, decision))
+
+    return Apply(), stages_grpc.add_ApplyPluginServicer_to_server
+
+
+class PluginServer:
+    """The plugin's own gRPC server (with standard health checking); `endpoint` is what it registers."""
+
+    def __init__(self, plugin: Plugin, listen: str = "127.0.0.1:0") -> None:
+        self.plugin = plugin
+        self.listen = listen
+        self.endpoint = ""
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> str:
+        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+        server = grpc.aio.server()
+        servicer, add = _servicer(self.plugin)
+        add(servicer, server)
+        health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        port = server.add_insecure_port(self.listen)
+        if self.listen.startswith("unix:"):
+            self.endpoint = self.listen
+        else:
+            self.endpoint = f"{self.listen.rsplit(':', 1)[0]}:{port}"
+        await server.start()
+        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        return self.endpoint
+
+    async def stop(self, grace: float = 0.5) -> None:
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+
+
+def _metadata(token: str | None) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {token}")] if token else []
+
+
+async def serve(
+    plugin: Plugin,
+    planner: str,
+    *,
+    token: str | None = None,
+    tls: ClientTls | None = None,
+    listen: str = "127.0.0.1:0",
+    plugin_version: str = "0.0.0",
+    registered: anyio.Event | None = None,
+) -> None:
+    """Serve `plugin`, register it with the planner at `planner` (`host:port` or `unix:///path`),
+    heartbeat until cancelled, re-register by itself when the planner forgets it (a restart), and
+    unregister on the way out. RegistrationRefusedError if the planner says no."""
+    server = PluginServer(plugin, listen)
+    endpoint = await server.start()
+    if tls is not None and not planner.startswith("unix:"):
+        channel = grpc.aio.secure_channel(planner, tls.credentials())
+    else:
+        channel = grpc.aio.insecure_channel(planner)
+    registry = registry_grpc.PluginRegistryStub(channel)
+    metadata = _metadata(token)
+    request = rpb.RegisterRequest(
+        declaration=wire.declaration_to_proto(plugin.spec), endpoint=endpoint, plugin_version=plugin_version,
+        protocol_versions=[wire.PROTOCOL_VERSION],
+    )  # fmt: skip
+
+    async def register() -> float:
+        """Register, retrying while the planner is unreachable; the heartbeat interval it asks for."""
+        backoff = 0.2
+        while True:
+            try:
+                answer = await registry.Register(request, metadata=metadata, timeout=5.0)
+            except grpc.aio.AioRpcError as exc:
+                log.warning("planner at %s unreachable (%s); retrying", planner, exc.code().name)
+                await anyio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if not answer.accepted:
+                raise RegistrationRefusedError(answer.reason)
+            log.info("plugin %s registered at %s (%s)", plugin.spec.id, planner, endpoint)
+            return float(answer.heartbeat_interval_seconds) or 5.0
+
+    try:
+        interval = await register()
+        if registered is not None:
+            registered.set()
+        while True:
+            await anyio.sleep(interval)
+            try:
+                beat = await registry.Heartbeat(
+                    rpb.HeartbeatRequest(plugin_id=plugin.spec.id), metadata=metadata, timeout=interval
+                )
+                known = beat.known
+            except grpc.aio.AioRpcError as exc:
+                known = exc.code() is not grpc.StatusCode.UNAVAILABLE  # unreachable: register again
+            if not known:
+                interval = await register()
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
+            goodbye = rpb.UnregisterRequest(plugin_id=plugin.spec.id)
+            with contextlib.suppress(grpc.aio.AioRpcError):  # the planner is gone: nothing to unregister from
+                await registry.Unregister(goodbye, metadata=metadata, timeout=1.0)
+            await channel.close(None)
+            await server.stop()
+
+
+def run(plugin: Plugin, planner: str, **kwargs: Any) -> None:
+    """`serve` until SIGINT or SIGTERM; exits with status 2 and the reason if registration is refused."""
+    refused: list[RegistrationRefusedError] = []
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+
+            async def stop_on_signal() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        group.cancel_scope.cancel()
+                        return
+
+            group.start_soon(stop_on_signal)
+            try:
+                await serve(plugin, planner, **kwargs)
+            except RegistrationRefusedError as exc:
+                refused.append(exc)
+            group.cancel_scope.cancel()
+
+    anyio.run(main)
+    if refused:
+        print(f"{plugin.spec.id}: {refused[0]}", file=sys.stderr)
+        raise SystemExit(2)
