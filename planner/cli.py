@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 import yaml
@@ -69,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", metavar="OUT", help="write the results as JSON")
     replay.add_argument("--report", metavar="OUT.html", help="write an HTML report")
 
+    plugins = commands.add_parser("plugins", help="inspect a running planner's plugin registry")
+    plugin_commands = plugins.add_subparsers(dest="plugins_command", required=True)
+    listing = plugin_commands.add_parser("list", help="registered plugins with stage, priority, circuit, latency")
+    listing.add_argument("--registry", required=True, metavar="ADDR", help="host:port or unix:///path")
+    listing.add_argument("--token", help="bearer token (default: $PLANNER_PLUGIN_TOKEN)")
+
     validate = commands.add_parser("validate-config", help="print the effective config, or every error (exit 2)")
     config_args(validate, file_required=True)
     return parser
@@ -78,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "replay":
         return _replay(args)
+    if args.command == "plugins":
+        return _list_plugins(args.registry, args.token or os.environ.get("PLANNER_PLUGIN_TOKEN"))
     overrides = list(args.overrides)
     if args.command == "run":
         for flag, key in (
@@ -140,6 +150,40 @@ def _replay(args: argparse.Namespace) -> int:
         write_json(args.json, trace.name, results, oracle, args.rate_scale)
     if args.report:
         write_html(args.report, trace.name, results, oracle)
+    return 0
+
+
+def _list_plugins(registry: str, token: str | None) -> int:
+    import grpc
+    import grpc.aio
+
+    from planner_sdk._grpc import registry_grpc
+    from planner_sdk._proto.planner.v1 import registry_pb2 as rpb
+    from planner_sdk._wire import declaration_from_proto
+
+    async def fetch() -> Any:
+        async with grpc.aio.insecure_channel(registry) as channel:
+            metadata = [("authorization", f"Bearer {token}")] if token else []
+            return await registry_grpc.PluginRegistryStub(channel).ListPlugins(
+                rpb.ListPluginsRequest(), metadata=metadata, timeout=5.0
+            )
+
+    try:
+        answer = anyio.run(fetch)
+    except grpc.aio.AioRpcError as exc:
+        print(f"planner: registry at {registry}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 2
+    print(f"base cadence {answer.base_cadence_seconds:g} s")
+    print(
+        f"{'id':<28} {'stage':<8} {'prio':>5} {'every s':>8} {'source':<9} {'circuit':<10} {'last ms':>8}  last error"
+    )
+    for status in answer.plugins:
+        spec = declaration_from_proto(status.declaration)
+        latency = f"{status.last_latency_ms:.1f}" if status.HasField("last_latency_ms") else "-"
+        print(
+            f"{spec.id:<28} {spec.stage.value:<8} {spec.priority:>5} {spec.execution_interval_seconds:>8g} "
+            f"{status.source:<9} {status.circuit:<10} {latency:>8}  {status.last_error[:60]}"
+        )
     return 0
 
 

@@ -1,0 +1,124 @@
+"""Remote plugins for the e2e tests, each run as its own process: `python remote_plugins.py KIND PLANNER ...`.
+
+Kinds: floor (asks for >= 3 decode), hang (never answers), crash (dies mid-call), negative (asks for
+-2 replicas), wrong_stage (declares propose, serves clamp), silent (registers, never heartbeats),
+old_protocol (speaks only v9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import anyio
+import grpc.aio
+
+from planner_sdk import (
+    ClampPlugin,
+    PluginServer,
+    PluginSpec,
+    ProposePlugin,
+    ProposeResult,
+    ReplicaTarget,
+    Role,
+    Stage,
+    TickContext,
+    run,
+)
+from planner_sdk import _wire as wire
+from planner_sdk._grpc import registry_grpc
+from planner_sdk._proto.planner.v1 import registry_pb2 as rpb
+from planner_sdk._types import Bound, Verdict
+
+
+def spec(plugin_id: str, stage: Stage = Stage.PROPOSE) -> PluginSpec:
+    return PluginSpec(id=plugin_id, stage=stage, execution_interval_seconds=0.1, timeout_seconds=0.3)
+
+
+class Floor(ProposePlugin):
+    def __init__(self, plugin_id: str) -> None:
+        self.spec = spec(plugin_id)
+
+    async def propose(self, ctx: TickContext) -> ProposeResult:
+        return ProposeResult.at_least({Role.DECODE: 3}, reason="remote floor")
+
+
+class Hang(ProposePlugin):
+    def __init__(self, plugin_id: str) -> None:
+        self.spec = spec(plugin_id)
+
+    def propose(self, ctx: TickContext) -> ProposeResult:
+        time.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+class Crash(ProposePlugin):
+    def __init__(self, plugin_id: str) -> None:
+        self.spec = spec(plugin_id)
+
+    def propose(self, ctx: TickContext) -> ProposeResult:
+        os._exit(3)
+
+
+class Negative(ProposePlugin):
+    def __init__(self, plugin_id: str) -> None:
+        self.spec = spec(plugin_id)
+
+    async def propose(self, ctx: TickContext) -> ProposeResult:
+        return ProposeResult(Verdict.OVERRIDE, (ReplicaTarget(Role.DECODE, Bound.SET, -2),))
+
+
+class ClampInstead(ClampPlugin):
+    """Declares itself a propose plugin but only serves the Clamp service."""
+
+    def __init__(self, plugin_id: str) -> None:
+        self.spec = spec(plugin_id, Stage.CLAMP)
+
+    async def clamp(self, ctx: TickContext) -> ProposeResult:
+        return ProposeResult.at_most({Role.DECODE: 1})
+
+
+async def register_by_hand(
+    plugin: ProposePlugin | ClampPlugin, planner: str, token: str | None, protocol: str, declared: PluginSpec
+) -> None:
+    """Serve, register once with what the test wants declared, then never heartbeat."""
+    server = PluginServer(plugin)
+    endpoint = await server.start()
+    async with grpc.aio.insecure_channel(planner) as channel:
+        stub = registry_grpc.PluginRegistryStub(channel)
+        answer = await stub.Register(
+            rpb.RegisterRequest(
+                declaration=wire.declaration_to_proto(declared), endpoint=endpoint, protocol_versions=[protocol]
+            ),
+            metadata=[("authorization", f"Bearer {token}")] if token else [],
+        )
+        print(f"accepted={answer.accepted} reason={answer.reason}", flush=True)
+    await anyio.sleep(3600)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind")
+    parser.add_argument("planner")
+    parser.add_argument("--id", default="remote_plugin")
+    parser.add_argument("--token")
+    args = parser.parse_args()
+    kinds = {"floor": Floor, "hang": Hang, "crash": Crash, "negative": Negative}
+    if args.kind in kinds:
+        run(kinds[args.kind](args.id), args.planner, token=args.token)
+    elif args.kind == "wrong_stage":
+        plugin = ClampInstead(args.id)
+        anyio.run(register_by_hand, plugin, args.planner, args.token, "v1", spec(args.id, Stage.PROPOSE))
+    elif args.kind == "silent":
+        plugin = Floor(args.id)
+        anyio.run(register_by_hand, plugin, args.planner, args.token, "v1", plugin.spec)
+    elif args.kind == "old_protocol":
+        plugin = Floor(args.id)
+        anyio.run(register_by_hand, plugin, args.planner, args.token, "v9", plugin.spec)
+    else:
+        raise SystemExit(f"unknown kind {args.kind!r}")
+
+
+if __name__ == "__main__":
+    main()
