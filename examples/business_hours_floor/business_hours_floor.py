@@ -1,10 +1,15 @@
-"""A propose plugin that keeps a minimum fleet during business hours (AT_LEAST on a schedule)."""
+"""A propose plugin that keeps a minimum fleet during business hours (AT_LEAST on a schedule).
+
+In-process: list it under `plugins:` in the planner's config. Remote: run this file.
+"""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import os
 
-from planner_sdk import PluginSpec, ProposePlugin, ProposeResult, Role, Stage, TickContext
+from planner_sdk import PluginSpec, ProposePlugin, ProposeResult, Role, Stage, TickContext, run
 
 
 class BusinessHoursFloor(ProposePlugin):
@@ -42,3 +47,18 @@ class BusinessHoursFloor(ProposePlugin):
             return ProposeResult.accept("outside business hours")
         wanted = {role: n for role, n in self.floor.items() if role in ctx.planner.roles}
         return ProposeResult.at_least(wanted, reason="business hours floor")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the business-hours floor to a planner over gRPC.")
+    parser.add_argument("--planner", required=True, help="the planner's registry: host:port or unix:///path")
+    parser.add_argument("--prefill", type=int, default=2)
+    parser.add_argument("--decode", type=int, default=3)
+    parser.add_argument("--utc-offset-hours", type=float, default=0.0)
+    args = parser.parse_args()
+    plugin = BusinessHoursFloor(args.prefill, args.decode, utc_offset_hours=args.utc_offset_hours)
+    run(plugin, args.planner, token=os.environ.get("PLANNER_PLUGIN_TOKEN"), plugin_version="1.0.0")
+
+
+if __name__ == "__main__":
+    main()
