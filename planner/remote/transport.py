@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +27,24 @@ from planner_sdk._proto.planner.v1 import stages_pb2 as spb
 __all__ = ["RemoteTransport", "channel_for"]
 
 _CONNECTION_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
+
+
+async def _settled(call: Any) -> Any:
+    """Await a grpc.aio call so that a cancel scope can cut it cleanly.
+
+    Awaiting the call directly, a cancellation reaches us through grpc's internal response task,
+    which drops the cancel scope's message; anyio then cannot tell it is its own and lets the
+    CancelledError escape. Waiting on a plain future keeps the message; the call is cancelled
+    on the way out.
+    """
+    future = asyncio.ensure_future(call)
+    try:
+        await asyncio.wait({future})
+    except BaseException:
+        call.cancel()
+        future.cancel()
+        raise
+    return future.result()
 
 
 def channel_for(
@@ -66,7 +85,7 @@ class RemoteTransport:
             observe = sgrpc.ObservePluginStub(channel).Observe
 
             async def call_observe(ctx: TickContext, _: Decision | None, budget: float) -> StageResult:
-                reply = await observe(spb.ObserveRequest(context=wire.context_to_proto(ctx)), timeout=budget)
+                reply = await _settled(observe(spb.ObserveRequest(context=wire.context_to_proto(ctx)), timeout=budget))
                 return wire.observations_from_proto(reply)
 
             return call_observe
@@ -74,7 +93,7 @@ class RemoteTransport:
             predict = sgrpc.PredictPluginStub(channel).Predict
 
             async def call_predict(ctx: TickContext, _: Decision | None, budget: float) -> StageResult:
-                reply = await predict(spb.PredictRequest(context=wire.context_to_proto(ctx)), timeout=budget)
+                reply = await _settled(predict(spb.PredictRequest(context=wire.context_to_proto(ctx)), timeout=budget))
                 return wire.predict_result_from_proto(reply)
 
             return call_predict
@@ -87,7 +106,7 @@ class RemoteTransport:
             request_type: Any = spb.ProposeRequest if stage is Stage.PROPOSE else spb.ClampRequest
 
             async def call_propose(ctx: TickContext, _: Decision | None, budget: float) -> StageResult:
-                reply = await method(request_type(context=wire.context_to_proto(ctx)), timeout=budget)
+                reply = await _settled(method(request_type(context=wire.context_to_proto(ctx)), timeout=budget))
                 return wire.propose_result_from_proto(reply)
 
             return call_propose
@@ -96,7 +115,7 @@ class RemoteTransport:
         async def call_apply(ctx: TickContext, decision: Decision | None, budget: float) -> StageResult:
             assert decision is not None
             request = spb.ApplyRequest(context=wire.context_to_proto(ctx), decision=wire.decision_to_proto(decision))
-            return wire.ack_from_proto(await apply(request, timeout=budget))
+            return wire.ack_from_proto(await _settled(apply(request, timeout=budget)))
 
         return call_apply
 
