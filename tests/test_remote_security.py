@@ -56,8 +56,8 @@ def pki(tmp_path: Path) -> Path:
             "-days", "1", "-subj", "/CN=test-ca")  # fmt: skip
     (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     for name in ("server", "plugin-a"):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"),
-                "-subj", f"/CN={name}")  # fmt: skip
+        key, csr = str(d / f"{name}.key"), str(d / f"{name}.csr")
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={name}")
         extra = ["-extfile", str(d / "san.ext")] if name == "server" else []
         openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"),
                 "-CAcreateserial", "-out", str(d / f"{name}.pem"), "-days", "1", *extra)  # fmt: skip
