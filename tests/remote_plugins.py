@@ -1,6 +1,6 @@
-"""Remote plugins for the e2e tests, each run as its own process: `python remote_plugins.py KIND PLANNER ...`.
+"""Remote plugins for the e2e tests, each in its own process: `python remote_plugins.py KIND PLANNER ...`.
 
-Kinds: floor (asks for >= 3 decode), hang (never answers), crash (dies mid-call), negative (asks for
+Kinds: floor (asks for >= 3 decode), ack (acknowledges decisions), hang (never answers), crash (dies mid-call), negative (asks for
 -2 replicas), wrong_stage (declares propose, serves clamp), silent (registers, never heartbeats),
 old_protocol (speaks only v9).
 """
@@ -15,7 +15,10 @@ import anyio
 import grpc.aio
 
 from planner_sdk import (
+    ApplyAck,
+    ApplyPlugin,
     ClampPlugin,
+    Decision,
     PluginServer,
     PluginSpec,
     ProposePlugin,
@@ -69,6 +72,19 @@ class Negative(ProposePlugin):
         return ProposeResult(Verdict.OVERRIDE, (ReplicaTarget(Role.DECODE, Bound.SET, -2),))
 
 
+class Acknowledge(ApplyPlugin):
+    """Acknowledges every decision, printing it so the test can see what arrived."""
+
+    def __init__(self, plugin_id: str) -> None:
+        self.spec = PluginSpec(id=plugin_id, stage=Stage.APPLY, execution_interval_seconds=0.1, timeout_seconds=0.5)
+
+    async def apply(self, ctx: TickContext, decision: Decision) -> ApplyAck:
+        print(
+            f"decision {decision.decision_id} {sorted((r.value, n) for r, n in decision.targets.items())}", flush=True
+        )
+        return ApplyAck(decision.decision_id, accepted=True, message="done")
+
+
 class ClampInstead(ClampPlugin):
     """Declares itself a propose plugin but only serves the Clamp service."""
 
@@ -104,7 +120,7 @@ def main() -> None:
     parser.add_argument("--id", default="remote_plugin")
     parser.add_argument("--token")
     args = parser.parse_args()
-    kinds = {"floor": Floor, "hang": Hang, "crash": Crash, "negative": Negative}
+    kinds = {"floor": Floor, "hang": Hang, "crash": Crash, "negative": Negative, "ack": Acknowledge}
     if args.kind in kinds:
         run(kinds[args.kind](args.id), args.planner, token=args.token)
     elif args.kind == "wrong_stage":

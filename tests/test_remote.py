@@ -34,6 +34,19 @@ async def test_a_remote_plugin_registers_and_its_proposal_is_applied(tmp_path: P
         assert any(c.status == "ok" for c in h.calls_of("remote_floor"))
 
 
+async def test_a_remote_apply_plugin_receives_and_acknowledges_each_decision(tmp_path: Path) -> None:
+    async with running_planner(tmp_path) as h:
+        acker = h.start_plugin("ack", "acker")
+        await h.wait_for(lambda: h.planner.registry.get("acker") is not None, what="registration")
+        h.start_plugin("floor", "mover")
+        await h.wait_for(lambda: any(c.status == "ok" for c in h.calls_of("acker")), what="an acknowledgement")
+        ack = next(c for c in h.calls_of("acker") if c.status == "ok")
+        assert ack.result.accepted
+        assert ack.result.decision_id == h.connector.applied[0].decision_id
+        assert acker.stdout is not None
+        assert acker.stdout.readline().decode().startswith(f"decision {ack.result.decision_id} [('decode', 3)")
+
+
 async def test_a_hung_plugin_is_cut_at_its_timeout_and_ticks_go_on(tmp_path: Path) -> None:
     async with running_planner(tmp_path) as h:
         h.start_plugin("hang", "remote_hang")
