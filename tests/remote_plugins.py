@@ -1,8 +1,8 @@
 """Remote plugins for the e2e tests, each in its own process: `python remote_plugins.py KIND PLANNER ...`.
 
-Kinds: floor (asks for >= 3 decode), ack (acknowledges decisions), hang (never answers), crash (dies mid-call), negative (asks for
--2 replicas), wrong_stage (declares propose, serves clamp), silent (registers, never heartbeats),
-old_protocol (speaks only v9).
+Kinds: floor (asks for >= 3 decode), ack (acknowledges decisions), hang (never answers), crash (dies
+mid-call), negative (asks for -2 replicas), wrong_stage (declares propose, serves clamp), silent
+(registers, never heartbeats), old_protocol (speaks only v9).
 """
 
 from __future__ import annotations
