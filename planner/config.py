@@ -137,6 +137,14 @@ class PluginEntry(_Section):
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
+class WorkerMetricsEndpoint(_Section):
+    """One engine's Prometheus metrics endpoint (vLLM or SGLang)."""
+
+    worker_id: str = Field(min_length=1)
+    role: Literal["prefill", "decode", "agg"]
+    url: str = Field(pattern=r"^https?://")
+
+
 class SafetyConfig(_Section):
     max_replicas_per_role: int = Field(1000, ge=1, description="A plugin asking for more is answering nonsense.")
     pending_scale_down_timeout_seconds: float = Field(
@@ -230,6 +238,10 @@ class PlannerConfig(BaseSettings):
     prefill_scale_down_queue_tokens: float = Field(1024.0, ge=0)
     decode_scale_up_kv_rate: float = Field(0.9, gt=0)
     decode_scale_down_kv_rate: float = Field(0.5, ge=0)
+    worker_metrics: list[WorkerMetricsEndpoint] = Field(
+        default_factory=list, description="Engines' /metrics to scrape for the load loop."
+    )
+    worker_metrics_timeout_seconds: float = Field(1.0, gt=0)
     load_scaling_down_sensitivity: int = Field(80, ge=0, le=100)
     load_min_observations: int = Field(5, ge=1)
     max_num_fpm_samples: int = Field(64, ge=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from planner_plugins.builtins import load_thresholds
-from planner_plugins.propose import PRESETS, LoadPropose, LoadThresholds, decide_role
+from planner_plugins.propose import PRESETS, LoadPropose, LoadThresholds, SlaLoadSettings, decide_role
 from planner_sdk import Observations, PlannerView, ReplicaCount, Role, TickContext, WorkerLoad
 
 P, D = Role.PREFILL, Role.DECODE
@@ -120,3 +120,89 @@ async def test_a_stuck_pending_engine_stops_holding_the_loop_after_the_timeout()
     await loop.propose(context(busy_workers(), stuck, ReplicaCount(3, 3), now=0.0))
     result = await loop.propose(context(busy_workers(), stuck, ReplicaCount(3, 3), now=601.0))
     assert {t.role: t.replicas for t in result.targets}[P] == 4
+    assert loop.last_reasons[P] == "scale_up (pending_timed_out)"
+
+
+def sla_plugin(sensitivity: int = 80) -> LoadPropose:
+    settings = SlaLoadSettings(ttft_ms=1000.0, itl_ms=30.0, sensitivity=sensitivity, max_samples=64, buckets=16)
+    return LoadPropose(settings, (P, D), 5.0, CONTEXT, min_observations=1, pending_timeout_s=600)
+
+
+def decode_workers(*kv_tokens: float) -> tuple[WorkerLoad, ...]:
+    # The engines' ITL grows linearly with their KV tokens: 10 ms + 1 ms per 10,000 tokens.
+    return tuple(
+        WorkerLoad(
+            f"d{i}", D, scheduled_kv_tokens=kv, queued_kv_tokens=0, max_kv_tokens=10**6, recent_itl_ms=10 + kv / 10_000
+        )
+        for i, kv in enumerate(kv_tokens)
+    )
+
+
+async def teach(loop: LoadPropose) -> None:
+    """Feed the decode model a spread of load levels so it learns ITL = 10 ms + kv / 10,000."""
+    for kv in (20_000, 60_000, 100_000, 140_000, 180_000):
+        await loop.propose(context(decode_workers(kv, kv), ReplicaCount(1, 1), ReplicaCount(2, 2)))
+
+
+def test_the_latency_model_recovers_a_linear_law_and_solves_for_the_target_load() -> None:
+    from planner_plugins.propose import LatencyModel
+
+    model = LatencyModel(max_samples=64, buckets=16, min_samples=5)
+    for kv in range(0, 200_000, 10_000):
+        model.add(kv, 10 + kv / 10_000)
+    assert model.fit()
+    assert model.estimate(100_000) == pytest.approx(20.0, rel=0.01)
+    assert model.load_for(30.0) == pytest.approx(200_000, rel=0.01)
+
+
+def test_the_latency_model_keeps_old_load_levels_when_new_samples_crowd_one_level() -> None:
+    from planner_plugins.propose import LatencyModel
+
+    model = LatencyModel(max_samples=32, buckets=16, min_samples=5)
+    for kv in (1_000, 50_000, 100_000, 200_000):
+        model.add(kv, 10 + kv / 10_000)
+    for _ in range(500):  # a long steady stretch at one load
+        model.add(120_000, 22.0)
+    assert model.samples <= 32
+    assert model.fit()
+    assert model.load_for(30.0) == pytest.approx(200_000, rel=0.1)  # the slope is still known
+
+
+async def test_sla_scale_up_when_every_engine_would_miss_the_itl_target() -> None:
+    loop = sla_plugin()
+    await teach(loop)
+    result = await loop.propose(context(decode_workers(250_000, 260_000), ReplicaCount(1, 1), ReplicaCount(2, 2)))
+    assert {t.role: t.replicas for t in result.targets}.get(D) == 3
+    assert loop.last_reasons[D] == "scale_up"
+
+
+async def test_sla_consolidation_refuses_a_two_to_one_that_would_break_the_sla() -> None:
+    loop = sla_plugin()
+    await teach(loop)
+    # 120k tokens each meets 30 ms (22 ms); one engine with 240k would not (34 ms).
+    result = await loop.propose(context(decode_workers(120_000, 120_000), ReplicaCount(1, 1), ReplicaCount(2, 2)))
+    assert D not in {t.role for t in result.targets}
+    assert loop.last_reasons[D] == "scale_down_refused_consolidation"
+
+
+async def test_sla_consolidation_allows_a_two_to_one_that_keeps_the_sla() -> None:
+    loop = sla_plugin()
+    await teach(loop)
+    # 40k each: one engine with 80k runs at 18 ms, well inside 30 ms (and 80 % of the limit).
+    result = await loop.propose(context(decode_workers(40_000, 40_000), ReplicaCount(1, 1), ReplicaCount(2, 2)))
+    assert {t.role: t.replicas for t in result.targets}.get(D) == 1
+    assert loop.last_reasons[D] == "scale_down"
+
+
+async def test_sla_sensitivity_zero_never_scales_down() -> None:
+    loop = sla_plugin(sensitivity=0)
+    await teach(loop)
+    result = await loop.propose(context(decode_workers(1_000, 1_000), ReplicaCount(1, 1), ReplicaCount(2, 2)))
+    assert D not in {t.role for t in result.targets}
+
+
+async def test_sla_mode_waits_for_a_model() -> None:
+    loop = sla_plugin()
+    result = await loop.propose(context(decode_workers(50_000, 50_000), ReplicaCount(1, 1), ReplicaCount(2, 2)))
+    assert result.targets == ()
+    assert loop.last_reasons[D] == "insufficient_data"

@@ -29,6 +29,11 @@ from ..errors import PlannerError
 __all__ = ["SimSettings", "SimRequest", "SimCluster", "PrefillEngine", "DecodeEngine", "TimedSeries", "SimLog"]
 
 _PREFILL_DONE, _DECODE_ARRIVE, _DECODE_DONE, _READY = 0, 1, 2, 3
+RECENT_WINDOW_S = 30.0  # what an engine's "recent" latency covers, like a rate() over 30 s
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
 
 
 @dataclass(frozen=True)
@@ -113,10 +118,11 @@ class _Engine:
 
 
 class PrefillEngine(_Engine):
-    __slots__ = ("batch", "batch_ms", "batch_tokens", "queue", "queued_tokens")
+    __slots__ = ("batch", "batch_ms", "batch_tokens", "queue", "queued_tokens", "ttft")
 
     def __init__(self, name: str, requested_at: float, ready_at: float) -> None:
         super().__init__(name, requested_at, ready_at)
+        self.ttft = TimedSeries()  # what this engine's own TTFT histogram would show
         self.queue: deque[SimRequest] = deque()
         self.queued_tokens = 0
         self.batch: list[SimRequest] = []
@@ -273,6 +279,7 @@ class SimCluster:
         for request in engine.batch:
             request.first_token = self.now + request.isl * per_token
             self.log.ttft.add(self.now, request.first_token - request.arrival)
+            engine.ttft.add(self.now, request.first_token - request.arrival)
             self._push(request.first_token, _DECODE_ARRIVE, request)
         engine.batch, engine.batch_tokens = [], 0
         if engine.queue:
@@ -437,6 +444,7 @@ class SimCluster:
                         queued_prefill_tokens=float(p.queued_tokens),
                         running_requests=float(len(p.batch)),
                         forward_pass_ms=p.batch_ms if p.batch else None,
+                        recent_ttft_ms=_ms(p.ttft.mean_between(self.now - RECENT_WINDOW_S, self.now)),
                     )
                 )
         capacity = float(self.perf.decode.max_kv_tokens)

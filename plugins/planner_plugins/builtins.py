@@ -7,9 +7,10 @@ from typing import Any
 
 from planner_sdk import Plugin, Role
 
+from .observe import WorkerEndpoint, WorkerMetricsObserve
 from .perf import BUNDLED_PROFILE_DIR, PerfModel, ProfileError, load_profile
 from .predict import LoadPredict
-from .propose import PRESETS, LoadPropose, LoadThresholds, SizingSettings, ThroughputPropose
+from .propose import PRESETS, LoadPropose, LoadThresholds, SizingSettings, SlaLoadSettings, ThroughputPropose
 
 __all__ = ["create_plugins", "load_thresholds"]
 
@@ -18,11 +19,19 @@ def _roles(settings: Mapping[str, Any]) -> tuple[Role, ...]:
     return tuple(Role(r) for r in settings["effective"]["roles"])
 
 
-def load_thresholds(settings: Mapping[str, Any]) -> LoadThresholds:
-    """The preset for `optimization_target`, or the user's thresholds for `load` (and `sla`)."""
+def load_thresholds(settings: Mapping[str, Any]) -> LoadThresholds | SlaLoadSettings:
+    """The preset for `optimization_target`, latency models for `sla`, or the user's thresholds for `load`."""
     target = settings["optimization_target"]
     if target in PRESETS:
         return PRESETS[target]
+    if target == "sla":
+        return SlaLoadSettings(
+            ttft_ms=settings["ttft_ms"],
+            itl_ms=settings["itl_ms"],
+            sensitivity=settings["load_scaling_down_sensitivity"],
+            max_samples=settings["max_num_fpm_samples"],
+            buckets=settings["fpm_sample_bucket_size"],
+        )
     context = float(settings["engine_context_length"])
     return LoadThresholds(
         prefill_up=settings["prefill_scale_up_queue_tokens"] / context,
@@ -50,6 +59,12 @@ def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
     effective = settings["effective"]
     roles = _roles(settings)
     plugins: list[Plugin] = []
+    workers = settings.get("worker_metrics") or []
+    if workers:
+        intervals = [settings["load_adjustment_interval_seconds"]] if effective["load_enabled"] else []
+        intervals += [settings["throughput_adjustment_interval_seconds"]] if effective["throughput_enabled"] else []
+        endpoints = [WorkerEndpoint(w["worker_id"], Role(w["role"]), w["url"]) for w in workers]
+        plugins.append(WorkerMetricsObserve(endpoints, min(intervals), settings["worker_metrics_timeout_seconds"]))
     if effective["throughput_enabled"]:
         interval = float(settings["throughput_adjustment_interval_seconds"])
         plugins.append(

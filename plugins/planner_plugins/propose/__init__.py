@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from .load import PRESETS, LoadPropose, LoadThresholds, decide_role
+from .latency_model import LatencyModel
+from .load import PRESETS, LoadPropose, LoadThresholds, SlaLoadSettings, decide_role
 from .queueing import erlang_c, servers_for_wait, wait_exceeds
 from .throughput import Corrections, SizingSettings, ThroughputPropose, dynamo_decode, dynamo_prefill
 
 __all__ = [
     "PRESETS",
     "Corrections",
+    "LatencyModel",
     "LoadPropose",
     "LoadThresholds",
     "SizingSettings",
+    "SlaLoadSettings",
     "ThroughputPropose",
     "decide_role",
     "dynamo_decode",
