@@ -57,7 +57,7 @@ class RegistryServer:
         ]
         server = grpc.aio.server(options=options)
         rgrpc.add_PluginRegistryServicer_to_server(self.service, server)
-        health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names = (
             rpb.DESCRIPTOR.services_by_name["PluginRegistry"].full_name,

@@ -128,7 +128,7 @@ class PluginServer:
         server = grpc.aio.server()
         servicer, add = _servicer(self.plugin)
         add(servicer, server)
-        health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         port = server.add_insecure_port(self.listen)
         if self.listen.startswith("unix:"):
