@@ -26,6 +26,15 @@ from planner_sdk._proto.planner.v1 import stages_pb2 as spb
 
 __all__ = ["RemoteTransport", "channel_for"]
 
+# stage -> (service and method name, request message, reader of the reply)
+_STAGE_RPC: dict[Stage, tuple[str, Any, Callable[[Any], StageResult]]] = {
+    Stage.OBSERVE: ("Observe", spb.ObserveRequest, wire.observations_from_proto),
+    Stage.PREDICT: ("Predict", spb.PredictRequest, wire.predict_result_from_proto),
+    Stage.PROPOSE: ("Propose", spb.ProposeRequest, wire.propose_result_from_proto),
+    Stage.CLAMP: ("Clamp", spb.ClampRequest, wire.propose_result_from_proto),
+    Stage.APPLY: ("Apply", spb.ApplyRequest, wire.ack_from_proto),
+}
+
 _CONNECTION_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
 
 
@@ -80,44 +89,16 @@ class RemoteTransport:
         return self._spec
 
     def _bind(self, stage: Stage) -> Callable[[TickContext, Decision | None, float], Awaitable[StageResult]]:
-        channel = self._channel
-        if stage is Stage.OBSERVE:
-            observe = sgrpc.ObservePluginStub(channel).Observe
+        service, request_type, read = _STAGE_RPC[stage]
+        method = getattr(getattr(sgrpc, f"{service}PluginStub")(self._channel), service)
 
-            async def call_observe(ctx: TickContext, _: Decision | None, budget: float) -> StageResult:
-                reply = await _settled(observe(spb.ObserveRequest(context=wire.context_to_proto(ctx)), timeout=budget))
-                return wire.observations_from_proto(reply)
+        async def call(ctx: TickContext, decision: Decision | None, budget: float) -> StageResult:
+            request = request_type(context=wire.context_to_proto(ctx))
+            if decision is not None:
+                request.decision.CopyFrom(wire.decision_to_proto(decision))
+            return read(await _settled(method(request, timeout=budget)))
 
-            return call_observe
-        if stage is Stage.PREDICT:
-            predict = sgrpc.PredictPluginStub(channel).Predict
-
-            async def call_predict(ctx: TickContext, _: Decision | None, budget: float) -> StageResult:
-                reply = await _settled(predict(spb.PredictRequest(context=wire.context_to_proto(ctx)), timeout=budget))
-                return wire.predict_result_from_proto(reply)
-
-            return call_predict
-        if stage in (Stage.PROPOSE, Stage.CLAMP):
-            method = (
-                sgrpc.ProposePluginStub(channel).Propose
-                if stage is Stage.PROPOSE
-                else sgrpc.ClampPluginStub(channel).Clamp
-            )
-            request_type: Any = spb.ProposeRequest if stage is Stage.PROPOSE else spb.ClampRequest
-
-            async def call_propose(ctx: TickContext, _: Decision | None, budget: float) -> StageResult:
-                reply = await _settled(method(request_type(context=wire.context_to_proto(ctx)), timeout=budget))
-                return wire.propose_result_from_proto(reply)
-
-            return call_propose
-        apply = sgrpc.ApplyPluginStub(channel).Apply
-
-        async def call_apply(ctx: TickContext, decision: Decision | None, budget: float) -> StageResult:
-            assert decision is not None
-            request = spb.ApplyRequest(context=wire.context_to_proto(ctx), decision=wire.decision_to_proto(decision))
-            return wire.ack_from_proto(await _settled(apply(request, timeout=budget)))
-
-        return call_apply
+        return call
 
     async def invoke(self, ctx: TickContext, decision: Decision | None, budget_seconds: float) -> StageResult:
         plugin_id = self._spec.id

@@ -22,7 +22,6 @@ from ._errors import PlannerError
 from ._grpc import registry_grpc, stages_grpc
 from ._plugin import Plugin
 from ._proto.planner.v1 import registry_pb2 as rpb
-from ._proto.planner.v1 import stages_pb2 as spb
 from ._types import Stage
 
 __all__ = ["ClientTls", "RegistrationRefusedError", "PluginServer", "serve", "run"]
@@ -61,56 +60,35 @@ async def _call(plugin: Plugin, name: str, *args: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
+# stage -> (service and method name, writer of the reply)
+_STAGE_RPC: dict[Stage, tuple[str, Callable[[Any], Any]]] = {
+    Stage.OBSERVE: ("Observe", wire.observations_to_proto),
+    Stage.PREDICT: ("Predict", wire.predict_result_to_proto),
+    Stage.PROPOSE: ("Propose", wire.propose_result_to_proto),
+    Stage.CLAMP: ("Clamp", wire.propose_result_to_proto),
+    Stage.APPLY: ("Apply", wire.ack_to_proto),
+}
+
+
 def _servicer(plugin: Plugin) -> tuple[Any, Callable[[Any, grpc.aio.Server], None]]:
     """A servicer for the plugin's stage and the function that adds it to a server."""
     stage = plugin.spec.stage
+    service, write = _STAGE_RPC[stage]
 
-    async def guarded(context: Any, name: str, *args: Any) -> Any:
+    async def handle(self: Any, request: Any, context: Any) -> Any:
+        args: list[Any] = [wire.context_from_proto(request.context)]
+        if stage is Stage.APPLY:
+            args.append(wire.decision_from_proto(request.decision))
         try:
-            return await _call(plugin, name, *args)
+            result = await _call(plugin, stage.value, *args)
         except Exception as exc:  # report, never crash the server
             log.exception("plugin %s failed", plugin.spec.id)
             await context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+        return write(result)
 
-    if stage is Stage.OBSERVE:
-
-        class Observe(stages_grpc.ObservePluginServicer):  # type: ignore[misc]
-            async def Observe(self, request: spb.ObserveRequest, context: Any) -> Any:
-                result = await guarded(context, "observe", wire.context_from_proto(request.context))
-                return wire.observations_to_proto(result)
-
-        return Observe(), stages_grpc.add_ObservePluginServicer_to_server
-    if stage is Stage.PREDICT:
-
-        class Predict(stages_grpc.PredictPluginServicer):  # type: ignore[misc]
-            async def Predict(self, request: spb.PredictRequest, context: Any) -> Any:
-                result = await guarded(context, "predict", wire.context_from_proto(request.context))
-                return wire.predict_result_to_proto(result)
-
-        return Predict(), stages_grpc.add_PredictPluginServicer_to_server
-    if stage is Stage.PROPOSE:
-
-        class Propose(stages_grpc.ProposePluginServicer):  # type: ignore[misc]
-            async def Propose(self, request: spb.ProposeRequest, context: Any) -> Any:
-                result = await guarded(context, "propose", wire.context_from_proto(request.context))
-                return wire.propose_result_to_proto(result)
-
-        return Propose(), stages_grpc.add_ProposePluginServicer_to_server
-    if stage is Stage.CLAMP:
-
-        class Clamp(stages_grpc.ClampPluginServicer):  # type: ignore[misc]
-            async def Clamp(self, request: spb.ClampRequest, context: Any) -> Any:
-                result = await guarded(context, "clamp", wire.context_from_proto(request.context))
-                return wire.propose_result_to_proto(result)
-
-        return Clamp(), stages_grpc.add_ClampPluginServicer_to_server
-
-    class Apply(stages_grpc.ApplyPluginServicer):  # type: ignore[misc]
-        async def Apply(self, request: spb.ApplyRequest, context: Any) -> Any:
-            ctx, decision = wire.context_from_proto(request.context), wire.decision_from_proto(request.decision)
-            return wire.ack_to_proto(await guarded(context, "apply", ctx, decision))
-
-    return Apply(), stages_grpc.add_ApplyPluginServicer_to_server
+    base = getattr(stages_grpc, f"{service}PluginServicer")
+    servicer = type(f"{service}Servicer", (base,), {service: handle})()
+    return servicer, getattr(stages_grpc, f"add_{service}PluginServicer_to_server")
 
 
 class PluginServer:
