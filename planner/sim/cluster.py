@@ -13,20 +13,20 @@ Time only moves when `advance_to` is called, so the simulation runs as fast as i
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import itertools
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from planner_plugins.perf import PerfModel
 from planner_plugins.traces import TraceRequest
 from planner_sdk import ReplicaCount, Role, WorkerLoad
 
 from ..errors import PlannerError
+from .engines import DecodeEngine, Engine, PrefillEngine, SimLog, SimRequest
 
-__all__ = ["SimSettings", "SimRequest", "SimCluster", "PrefillEngine", "DecodeEngine", "TimedSeries", "SimLog"]
+__all__ = ["SimSettings", "SimCluster"]
 
 _PREFILL_DONE, _DECODE_ARRIVE, _DECODE_DONE, _READY = 0, 1, 2, 3
 RECENT_WINDOW_S = 30.0  # what an engine's "recent" latency covers, like a rate() over 30 s
@@ -44,130 +44,6 @@ class SimSettings:
     max_decode_batch: int = 512
     prefill_gpus_per_engine: int = 1
     decode_gpus_per_engine: int = 1
-
-
-class TimedSeries:
-    """Values logged in time order, with cumulative sums for O(log n) windowed means."""
-
-    __slots__ = ("cumsum", "times")
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self.cumsum: list[float] = [0.0]
-
-    def add(self, t: float, value: float) -> None:
-        self.times.append(t)
-        self.cumsum.append(self.cumsum[-1] + value)
-
-    def mean_between(self, start: float, end: float) -> float | None:
-        """Mean of the values logged in (start, end], or None if there are none."""
-        lo, hi = bisect.bisect_right(self.times, start), bisect.bisect_right(self.times, end)
-        return (self.cumsum[hi] - self.cumsum[lo]) / (hi - lo) if hi > lo else None
-
-
-@dataclass
-class SimLog:
-    """What the frontend would have measured: TTFT at each first token, mean ITL at each finish."""
-
-    ttft: TimedSeries = field(default_factory=TimedSeries)
-    itl: TimedSeries = field(default_factory=TimedSeries)
-
-
-class SimRequest:
-    __slots__ = ("arrival", "finish", "first_token", "isl", "osl", "target_progress")
-
-    def __init__(self, arrival: float, isl: int, osl: int) -> None:
-        self.arrival = arrival
-        self.isl = isl
-        self.osl = osl
-        self.first_token = -1.0
-        self.finish = -1.0
-        self.target_progress = 0.0
-
-    @property
-    def ttft_s(self) -> float:
-        return self.first_token - self.arrival
-
-    @property
-    def itl_s(self) -> float:
-        """Mean inter-token latency after the first token (0 for one-token answers)."""
-        return (self.finish - self.first_token) / (self.osl - 1) if self.osl > 1 else 0.0
-
-
-class _Engine:
-    __slots__ = ("draining", "gone_at", "name", "ready_at", "requested_at")
-
-    def __init__(self, name: str, requested_at: float, ready_at: float) -> None:
-        self.name = name
-        self.requested_at = requested_at
-        self.ready_at = ready_at
-        self.draining = False
-        self.gone_at: float | None = None
-
-    def is_ready(self, now: float) -> bool:
-        return self.ready_at <= now and not self.draining and self.gone_at is None
-
-    @property
-    def load(self) -> float:
-        """Tokens of work routed to this engine and not yet done (the routing score)."""
-        raise NotImplementedError
-
-    @property
-    def idle(self) -> bool:
-        raise NotImplementedError
-
-
-class PrefillEngine(_Engine):
-    __slots__ = ("batch", "batch_ms", "batch_tokens", "queue", "queued_tokens", "ttft")
-
-    def __init__(self, name: str, requested_at: float, ready_at: float) -> None:
-        super().__init__(name, requested_at, ready_at)
-        self.ttft = TimedSeries()  # what this engine's own TTFT histogram would show
-        self.queue: deque[SimRequest] = deque()
-        self.queued_tokens = 0
-        self.batch: list[SimRequest] = []
-        self.batch_tokens = 0
-        self.batch_ms = 0.0
-
-    @property
-    def load(self) -> float:
-        return self.queued_tokens + self.batch_tokens
-
-    @property
-    def idle(self) -> bool:
-        return not self.batch and not self.queue
-
-
-class DecodeEngine(_Engine):
-    __slots__ = (
-        "count", "finishing", "itl_s", "last_t", "progress", "reserved", "sum_isl", "sum_start",
-        "version", "waiting", "waiting_tokens",
-    )  # fmt: skip
-
-    def __init__(self, name: str, requested_at: float, ready_at: float) -> None:
-        super().__init__(name, requested_at, ready_at)
-        self.finishing: list[tuple[float, int, SimRequest]] = []  # (target progress, seq, request)
-        self.waiting: deque[SimRequest] = deque()
-        self.waiting_tokens = 0
-        self.count = 0
-        self.progress = 0.0  # decode steps every running request has taken since the engine started
-        self.last_t = 0.0
-        self.itl_s = 0.0
-        self.sum_isl = 0
-        self.sum_start = 0.0
-        self.reserved = 0
-        self.version = 0
-
-    def kv_used(self) -> float:
-        return self.sum_isl + self.count * self.progress - self.sum_start
-
-    @property
-    def load(self) -> float:
-        return self.reserved + self.waiting_tokens
-
-    @property
-    def idle(self) -> bool:
-        return self.count == 0 and not self.waiting
 
 
 class SimCluster:
@@ -365,7 +241,7 @@ class SimCluster:
     # -- scaling ------------------------------------------------------------------------------
 
     def _add_engine(self, role: Role, ready_at: float) -> None:
-        engine: _Engine
+        engine: Engine
         if role is Role.PREFILL:
             engine = prefill = PrefillEngine(f"prefill-{len(self.prefill)}", self.now, ready_at)
             self.prefill.append(prefill)
@@ -375,7 +251,7 @@ class SimCluster:
         if ready_at > self.now:
             self._push(ready_at, _READY, engine)
 
-    def _engine_ready(self, engine: _Engine) -> None:
+    def _engine_ready(self, engine: Engine) -> None:
         if engine.gone_at is not None or engine.draining:
             return
         backlog = self._unrouted_prefill if isinstance(engine, PrefillEngine) else self._unrouted_decode
@@ -389,7 +265,7 @@ class SimCluster:
     def active_decode(self) -> list[DecodeEngine]:
         return [e for e in self.decode if not e.draining and e.gone_at is None]
 
-    def active(self, role: Role) -> list[_Engine]:
+    def active(self, role: Role) -> list[Engine]:
         """Engines of the role that count as expected: starting or ready, not draining."""
         return list(self.active_prefill() if role is Role.PREFILL else self.active_decode())
 
@@ -421,7 +297,7 @@ class SimCluster:
     def gpu_seconds(self, until: float | None = None) -> float:
         end = self.now if until is None else until
         total = 0.0
-        sized: list[tuple[list[_Engine], int]] = [
+        sized: list[tuple[list[Engine], int]] = [
             (list(self.prefill), self.settings.prefill_gpus_per_engine),
             (list(self.decode), self.settings.decode_gpus_per_engine),
         ]

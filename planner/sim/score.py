@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .cluster import SimRequest
+from .engines import SimRequest
 
 __all__ = ["LatencyScore", "score_requests", "percentile"]
 

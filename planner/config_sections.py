@@ -1,0 +1,136 @@
+"""The sections of PlannerConfig: scheduling, plugin registration, safety, simulation, workers."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Section",
+    "TransportConfig",
+    "TlsConfig",
+    "StaticPluginConfig",
+    "PluginRegistrationConfig",
+    "SchedulingConfig",
+    "PluginEntry",
+    "WorkerMetricsEndpoint",
+    "SafetyConfig",
+    "SimulationConfig",
+]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False, frozen=True)
+
+
+class TransportConfig(Section):
+    request_timeout_seconds: float = Field(5.0, gt=0, description="Default per-plugin call timeout.")
+
+
+class TlsConfig(Section):
+    """TLS for the registry server; with `client_ca_file`, clients must present a certificate (mTLS)."""
+
+    cert_file: str
+    key_file: str
+    client_ca_file: str | None = None
+
+
+class StaticPluginConfig(Section):
+    """A remote plugin the planner registers itself at start-up (it sends no heartbeats)."""
+
+    endpoint: str = Field(pattern=r"^(unix://.+|[^\s:]+:\d+)$")
+    id: str
+    stage: Literal["observe", "predict", "propose", "clamp", "apply"]
+    execution_interval_seconds: float = Field(gt=0)
+    priority: int = 100
+    hold: Literal["hold_last", "no_opinion"] = "no_opinion"
+    needs: list[str] = Field(default_factory=list)
+    requires: list[str] = Field(default_factory=list)
+    timeout_seconds: float | None = Field(None, gt=0)
+    on_error: Literal["skip", "hold_last", "reject_tick"] = "skip"
+
+
+class PluginRegistrationConfig(Section):
+    transport: TransportConfig = TransportConfig()
+    endpoints: list[str] = Field(
+        default_factory=list, description="Where the registry listens: `host:port` and/or `unix:///path`."
+    )
+    allow_insecure: bool = Field(False, description="Allow plaintext TCP and unauthenticated plugins.")
+    token_file: str | None = Field(None, description="Bearer tokens, one per line (a mounted Secret).")
+    token_env: str | None = Field(None, description="Environment variable holding comma-separated tokens.")
+    tls: TlsConfig | None = None
+    heartbeat_interval_seconds: float = Field(5.0, gt=0)
+    lease_seconds: float | None = Field(None, gt=0, description="Default: two heartbeat intervals.")
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_plugins: int = Field(64, ge=1)
+    registrations_per_minute: int = Field(60, ge=1)
+    circuit_breaker_failures: int = Field(5, ge=1)
+    circuit_breaker_cooldown_seconds: float = Field(30.0, gt=0)
+    static_plugins: list[StaticPluginConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _secure_by_default(self) -> PluginRegistrationConfig:
+        tcp = [e for e in self.endpoints if not e.startswith("unix:")]
+        for endpoint in self.endpoints:
+            if not (endpoint.startswith("unix://") or ":" in endpoint):
+                raise ValueError(f"endpoints: {endpoint!r} is neither host:port nor unix:///path")
+        if tcp and self.tls is None and not self.allow_insecure:
+            raise ValueError(f"endpoints {tcp} are plaintext TCP: configure tls, or set allow_insecure: true")
+        authenticated = self.token_file or self.token_env or (self.tls and self.tls.client_ca_file)
+        if self.endpoints and not authenticated and not self.allow_insecure:
+            raise ValueError(
+                "no credentials configured (token_file, token_env or tls.client_ca_file): "
+                "set one, or allow_insecure: true"
+            )
+        return self
+
+    @property
+    def lease(self) -> float:
+        return self.lease_seconds or 2 * self.heartbeat_interval_seconds
+
+
+class SchedulingConfig(Section):
+    scale_interval_seconds: float | None = Field(
+        None, gt=0, description="Base cadence; default is the gcd of the enabled plugins' intervals."
+    )
+    tick_max_duration_seconds: float = Field(30.0, gt=0, description="Deadline around one whole tick.")
+
+
+class PluginEntry(Section):
+    """An in-process plugin named by config: `module:Class` built with `kwargs`."""
+
+    factory: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkerMetricsEndpoint(Section):
+    """One engine's Prometheus metrics endpoint (vLLM or SGLang)."""
+
+    worker_id: str = Field(min_length=1)
+    role: Literal["prefill", "decode", "agg"]
+    url: str = Field(pattern=r"^https?://")
+
+
+class SafetyConfig(Section):
+    max_replicas_per_role: int = Field(1000, ge=1, description="A plugin asking for more is answering nonsense.")
+    pending_scale_down_timeout_seconds: float = Field(
+        600.0, gt=0, description="How long capacity may stay pending before it stops blocking scale-down."
+    )
+
+
+class SimulationConfig(Section):
+    """The simulated deployment: `planner run` drives it by default, `planner replay` scores on it."""
+
+    trace: str | None = Field(None, description="Trace file for `planner run`; default: the bundled Mooncake slice.")
+    rate_scale: float = Field(4.0, gt=0, description="Load multiplier for `planner run` (replay: --rate-scale).")
+    speed: float = Field(10.0, gt=0, description="Simulated seconds per wall second for `planner run`.")
+    duration_seconds: float | None = Field(None, gt=0, description="Stop `planner run` after this long.")
+    profile_results_dir: str | None = Field(None, description="Simulated engines' profile; default: bundled H200.")
+    startup_delay_seconds: float = Field(120.0, ge=0, description="Time from asking for an engine to it serving.")
+    initial_prefill: int | None = Field(None, ge=1, description="Prefill engines at start; default: min endpoint.")
+    initial_decode: int | None = Field(None, ge=1, description="Decode engines at start; default: min endpoint.")
+    prefill_chunk_tokens: int = Field(16384, ge=1, description="Token budget of one chunked prefill pass.")
+    kv_transfer_ms_per_1k_tokens: float = Field(2.4, ge=0, description="Prefill-to-decode KV transfer time.")
+    max_decode_batch: int = Field(512, ge=1, description="Most requests one decode engine runs at once.")
+    seed: int = Field(0, description="Seed of rate scaling and synthetic traces.")

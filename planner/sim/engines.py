@@ -1,0 +1,133 @@
+"""The simulated parts: requests, prefill and decode engines, and time-ordered latency logs."""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass, field
+
+__all__ = ["TimedSeries", "SimLog", "SimRequest", "Engine", "PrefillEngine", "DecodeEngine"]
+
+
+class TimedSeries:
+    """Values logged in time order, with cumulative sums for O(log n) windowed means."""
+
+    __slots__ = ("cumsum", "times")
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.cumsum: list[float] = [0.0]
+
+    def add(self, t: float, value: float) -> None:
+        self.times.append(t)
+        self.cumsum.append(self.cumsum[-1] + value)
+
+    def mean_between(self, start: float, end: float) -> float | None:
+        """Mean of the values logged in (start, end], or None if there are none."""
+        lo, hi = bisect.bisect_right(self.times, start), bisect.bisect_right(self.times, end)
+        return (self.cumsum[hi] - self.cumsum[lo]) / (hi - lo) if hi > lo else None
+
+
+@dataclass
+class SimLog:
+    """What the frontend would have measured: TTFT at each first token, mean ITL at each finish."""
+
+    ttft: TimedSeries = field(default_factory=TimedSeries)
+    itl: TimedSeries = field(default_factory=TimedSeries)
+
+
+class SimRequest:
+    __slots__ = ("arrival", "finish", "first_token", "isl", "osl", "target_progress")
+
+    def __init__(self, arrival: float, isl: int, osl: int) -> None:
+        self.arrival = arrival
+        self.isl = isl
+        self.osl = osl
+        self.first_token = -1.0
+        self.finish = -1.0
+        self.target_progress = 0.0
+
+    @property
+    def ttft_s(self) -> float:
+        return self.first_token - self.arrival
+
+    @property
+    def itl_s(self) -> float:
+        """Mean inter-token latency after the first token (0 for one-token answers)."""
+        return (self.finish - self.first_token) / (self.osl - 1) if self.osl > 1 else 0.0
+
+
+class Engine:
+    __slots__ = ("draining", "gone_at", "name", "ready_at", "requested_at")
+
+    def __init__(self, name: str, requested_at: float, ready_at: float) -> None:
+        self.name = name
+        self.requested_at = requested_at
+        self.ready_at = ready_at
+        self.draining = False
+        self.gone_at: float | None = None
+
+    def is_ready(self, now: float) -> bool:
+        return self.ready_at <= now and not self.draining and self.gone_at is None
+
+    @property
+    def load(self) -> float:
+        """Tokens of work routed to this engine and not yet done (the routing score)."""
+        raise NotImplementedError
+
+    @property
+    def idle(self) -> bool:
+        raise NotImplementedError
+
+
+class PrefillEngine(Engine):
+    __slots__ = ("batch", "batch_ms", "batch_tokens", "queue", "queued_tokens", "ttft")
+
+    def __init__(self, name: str, requested_at: float, ready_at: float) -> None:
+        super().__init__(name, requested_at, ready_at)
+        self.ttft = TimedSeries()  # what this engine's own TTFT histogram would show
+        self.queue: deque[SimRequest] = deque()
+        self.queued_tokens = 0
+        self.batch: list[SimRequest] = []
+        self.batch_tokens = 0
+        self.batch_ms = 0.0
+
+    @property
+    def load(self) -> float:
+        return self.queued_tokens + self.batch_tokens
+
+    @property
+    def idle(self) -> bool:
+        return not self.batch and not self.queue
+
+
+class DecodeEngine(Engine):
+    __slots__ = (
+        "count", "finishing", "itl_s", "last_t", "progress", "reserved", "sum_isl", "sum_start",
+        "version", "waiting", "waiting_tokens",
+    )  # fmt: skip
+
+    def __init__(self, name: str, requested_at: float, ready_at: float) -> None:
+        super().__init__(name, requested_at, ready_at)
+        self.finishing: list[tuple[float, int, SimRequest]] = []  # (target progress, seq, request)
+        self.waiting: deque[SimRequest] = deque()
+        self.waiting_tokens = 0
+        self.count = 0
+        self.progress = 0.0  # decode steps every running request has taken since the engine started
+        self.last_t = 0.0
+        self.itl_s = 0.0
+        self.sum_isl = 0
+        self.sum_start = 0.0
+        self.reserved = 0
+        self.version = 0
+
+    def kv_used(self) -> float:
+        return self.sum_isl + self.count * self.progress - self.sum_start
+
+    @property
+    def load(self) -> float:
+        return self.reserved + self.waiting_tokens
+
+    @property
+    def idle(self) -> bool:
+        return self.count == 0 and not self.waiting
