@@ -129,6 +129,7 @@ class PlannerConfig(BaseSettings):
     throughput_sizing: Literal["queue_aware", "dynamo"] = "queue_aware"
     queue_aware_quantile: float = Field(0.99, gt=0.5, lt=1.0)
     queue_aware_hysteresis: float = Field(0.25, ge=0.0, lt=0.9)
+    scale_down_stabilization_seconds: float = Field(0.0, ge=0)
     engine_context_length: int = Field(131072, ge=1)
     prefill_scale_up_queue_tokens: float = Field(16384.0, ge=0)
     prefill_scale_down_queue_tokens: float = Field(1024.0, ge=0)

@@ -249,3 +249,23 @@ def test_the_json_form_loads_like_the_npz_form(tmp_path: Path) -> None:
     (tmp_path / "decode_raw_data.json").write_text(json.dumps(decode))
     loaded = PerfModel.from_profile(load_profile(tmp_path))
     assert loaded.decode.itl_ms(0.5, 5000) == PERF.decode.itl_ms(0.5, 5000)
+
+
+def test_scale_down_stabilisation_keeps_the_largest_target_of_the_window() -> None:
+    settings = SizingSettings(
+        interval_s=60, ttft_ms=1000, itl_ms=25, max_change=100, min_endpoint={P: 1, D: 1}, sizing="dynamo",
+        correction=False, scale_down_stabilization_s=300,
+    )  # fmt: skip
+    sizer = ThroughputPropose(PERF, settings, (P, D), floor=False)
+
+    def at(now: float, num: float) -> int:
+        context = ctx(num, 3151, 150, prefill=7, decode=3)
+        context = TickContext(
+            context.tick_id, 1, now, context.planner, context.replicas, predictions=context.predictions
+        )
+        return targets(sizer.propose(context))[P]
+
+    assert at(0, 6000) == 7
+    assert at(60, 0) == 7  # an idle minute inside the window: hold
+    assert at(240, 0) == 7
+    assert at(361, 0) == 1  # the busy minute has left the window

@@ -48,6 +48,7 @@ class SizingSettings:
     quantile: float = 0.95  # share of requests whose queueing must fit the TTFT budget
     hysteresis: float = 0.25  # scale down only when the smaller pool meets a budget this much tighter
     correction: bool = True
+    scale_down_stabilization_s: float = 0.0  # propose the largest target of this trailing window
     default_isl: float = 3000.0
     default_osl: float = 150.0
 
@@ -160,6 +161,7 @@ class ThroughputPropose(ProposePlugin):
         self.corrections = Corrections()
         self.wait_factor = 1.0
         self._counts: deque[float] = deque(maxlen=20)
+        self._recent: deque[tuple[float, dict[Role, int]]] = deque()
 
     def _burstiness(self) -> float:
         """Index of dispersion of recent per-interval counts (1 for Poisson), bounded to [1, 10]."""
@@ -168,6 +170,18 @@ class ThroughputPropose(ProposePlugin):
         mean = sum(self._counts) / len(self._counts)
         var = sum((c - mean) ** 2 for c in self._counts) / (len(self._counts) - 1)
         return min(10.0, max(1.0, var / mean)) if mean > 0 else 1.0
+
+    def _stabilised(self, now: float, wanted: dict[Role, int]) -> dict[Role, int]:
+        """The largest target of the trailing stabilisation window, per role (as Kubernetes' HPA
+        does for scale-down): on-off traffic must not shed engines it needs again before a new
+        one could start."""
+        window = self.settings.scale_down_stabilization_s
+        if window <= 0:
+            return wanted
+        self._recent.append((now, wanted))
+        while self._recent and self._recent[0][0] < now - window:
+            self._recent.popleft()
+        return {role: max(w.get(role, 0) for _, w in self._recent) for role in wanted}
 
     def _learn_wait_factor(self, traffic: TrafficObservation, replicas: Mapping[Role, ReplicaCount]) -> None:
         """Observed mean queueing over the M/G/c mean wait for the interval just served."""
@@ -245,7 +259,7 @@ class ThroughputPropose(ProposePlugin):
         if traffic is not None and traffic.num_requests is not None:
             self._counts.append(traffic.num_requests * s.interval_s / traffic.window_seconds)
         current = {role: count.expected for role, count in replicas.items()}
-        wanted = self.size(num, isl, osl, current)
+        wanted = self._stabilised(ctx.now, self.size(num, isl, osl, current))
         targets: dict[Role, int] = {}
         for role, n in wanted.items():
             now = current.get(role, n)
