@@ -44,7 +44,9 @@ async def test_a_remote_apply_plugin_receives_and_acknowledges_each_decision(tmp
         assert ack.result.accepted
         assert ack.result.decision_id == h.connector.applied[0].decision_id
         assert acker.stdout is not None
-        assert acker.stdout.readline().decode().startswith(f"decision {ack.result.decision_id} [('decode', 3)")
+        with anyio.fail_after(15):
+            line = await anyio.to_thread.run_sync(acker.stdout.readline)
+        assert line.decode().startswith(f"decision {ack.result.decision_id} [('decode', 3)")
 
 
 async def test_a_hung_plugin_is_cut_at_its_timeout_and_ticks_go_on(tmp_path: Path) -> None:
@@ -119,7 +121,9 @@ async def test_reserved_duplicate_and_old_protocol_registrations_are_refused(tmp
             assert process.stderr is not None
             assert reason in process.stderr.read().decode()
         assert old.stdout is not None
-        assert "accepted=False reason=protocol_version_unsupported" in old.stdout.readline().decode()
+        with anyio.fail_after(15):  # read in a thread: the planner must keep serving meanwhile
+            answer = await anyio.to_thread.run_sync(old.stdout.readline)
+        assert "accepted=False reason=protocol_version_unsupported" in answer.decode()
 
 
 async def test_plugins_come_back_by_themselves_after_the_planner_restarts(tmp_path: Path) -> None:
