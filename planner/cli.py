@@ -196,6 +196,8 @@ async def _run(config: PlannerConfig) -> None:
     embedded = config.environment == "embedded"
     clock: Clock = ScaledClock(config.simulation.speed) if embedded else WallClock()
     async with Planner(config, clock=clock) as planner, anyio.create_task_group() as group:
+        if isinstance(clock, ScaledClock):
+            clock.restart()  # loading plugins took wall time the simulated deployment must not see
         group.start_soon(_stop_on_signals, planner, group.cancel_scope)
         if planner.world is not None:
             world_end = planner.world.trace.duration

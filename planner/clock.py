@@ -97,6 +97,11 @@ class ScaledClock:
         self._origin = time.monotonic()
         self._epoch = time.time()
 
+    def restart(self) -> None:
+        """Start simulated time again from zero (so slow start-up work does not eat into it)."""
+        self._origin = time.monotonic()
+        self._epoch = time.time()
+
     def now(self) -> float:
         return self._epoch + self.monotonic()
 

@@ -118,3 +118,9 @@ async def test_the_builtins_run_in_real_ticks_from_their_entry_point() -> None:
     assert records[0].predictions.num_requests == 40
     assert probe.calls[0].predictions.isl == 2500
     assert records[0].outcome in ("applied", "no_change")
+
+
+def test_a_window_much_shorter_than_the_interval_is_not_extrapolated() -> None:
+    plugin = LoadPredict("constant", SETTINGS, interval_s=60)
+    result = plugin.predict(tick(plugin, TrafficObservation(0.5, 3, 2000, 100)))  # 3 requests in half a second
+    assert result.predictions.num_requests is None  # not 360 per minute

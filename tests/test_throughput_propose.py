@@ -269,3 +269,11 @@ def test_scale_down_stabilisation_keeps_the_largest_target_of_the_window() -> No
     assert at(60, 0) == 7  # an idle minute inside the window: hold
     assert at(240, 0) == 7
     assert at(361, 0) == 1  # the busy minute has left the window
+
+
+def test_without_a_request_forecast_it_proposes_nothing() -> None:
+    context = TickContext(
+        1, 1, 0.0, view(), {P: ReplicaCount(5, 5), D: ReplicaCount(5, 5)}, predictions=Predictions(None, 3000, 150)
+    )
+    result = plugin().propose(context)
+    assert result.targets == ()

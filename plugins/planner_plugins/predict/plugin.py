@@ -24,6 +24,8 @@ __all__ = ["PREDICTORS", "LoadPredict", "make_predictor", "bucket_trace"]
 
 PREDICTORS = ("constant", "moving_average", "kalman", "arima", "prophet", "ensemble")
 SERIES = ("num_requests", "isl", "osl")
+MIN_WINDOW_SHARE = 0.25
+"""Observation windows shorter than this share of the interval are not fed to the predictors."""
 
 
 def make_predictor(name: str, settings: Mapping[str, Any], interval_s: float) -> Predictor:
@@ -118,10 +120,12 @@ class LoadPredict(PredictPlugin):
     def predict(self, ctx: TickContext) -> PredictResult:
         traffic = ctx.observations.traffic
         assert traffic is not None  # required by the declaration
-        count = traffic.num_requests
-        if count is not None:
-            count = count * self.interval_s / traffic.window_seconds
-        self.feed(count, traffic.mean_isl, traffic.mean_osl)
+        if traffic.window_seconds >= MIN_WINDOW_SHARE * self.interval_s:
+            count = traffic.num_requests
+            if count is not None:
+                count = count * self.interval_s / traffic.window_seconds
+            self.feed(count, traffic.mean_isl, traffic.mean_osl)
+        # else: a few seconds after start-up, scaled to a whole interval, would be mostly noise
         forecasts = {series: predictor.forecast() for series, predictor in self.predictors.items()}
         notes = [f"{s}: {p.note}" for s, p in self.predictors.items() if p.note]
         num = forecasts["num_requests"]

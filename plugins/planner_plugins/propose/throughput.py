@@ -247,7 +247,9 @@ class ThroughputPropose(ProposePlugin):
     def propose(self, ctx: TickContext) -> ProposeResult:
         s = self.settings
         predictions = ctx.predictions
-        num = predictions.num_requests or 0.0
+        if predictions.num_requests is None:
+            return ProposeResult.accept("no request forecast yet")
+        num = predictions.num_requests
         isl = predictions.isl or s.default_isl
         osl = predictions.osl or s.default_osl
         replicas = ctx.replicas or {}
