@@ -277,3 +277,16 @@ def test_without_a_request_forecast_it_proposes_nothing() -> None:
     )
     result = plugin().propose(context)
     assert result.targets == ()
+
+
+def test_queue_aware_sizing_also_drains_the_prefill_backlog_a_burst_left() -> None:
+    from planner_sdk import Observations, WorkerLoad
+
+    calm = ctx(600, 3151, 150, prefill=1)
+    backlog = TickContext(
+        calm.tick_id, 1, 0.0, calm.planner, calm.replicas, predictions=calm.predictions,
+        observations=Observations(workers=(WorkerLoad("p0", P, queued_prefill_tokens=20_000_000),)),
+    )  # fmt: skip
+    without = targets(plugin("queue_aware", max_change=100).propose(calm))[P]
+    with_backlog = targets(plugin("queue_aware", max_change=100).propose(backlog))[P]
+    assert with_backlog > without

@@ -70,7 +70,15 @@ def dynamo_decode(
 
 
 def queue_aware_decode(
-    perf: PerfModel, num: float, isl: float, osl: float, interval_s: float, itl_ms: float, gpus: int, z: float
+    perf: PerfModel,
+    num: float,
+    isl: float,
+    osl: float,
+    interval_s: float,
+    itl_ms: float,
+    gpus: int,
+    z: float,
+    waiting: float = 0.0,
 ) -> int:
     """Fewest decode engines whose concurrency, at its mean plus `z` standard deviations, still
     decodes within the ITL target and fits the KV cache.
@@ -80,7 +88,7 @@ def queue_aware_decode(
     Poisson spread. Sizing to the mean alone (Dynamo's formula) runs every engine at exactly the
     target, so about half the requests miss it.
     """
-    if num <= 0:
+    if num <= 0 and waiting <= 0:
         return 0
     context = isl + osl / 2
     point = perf.decode.best_operating_point(itl_ms, context)
@@ -89,7 +97,7 @@ def queue_aware_decode(
         perf.decode.max_kv_tokens / (isl + osl),  # KV reservation limit
     )
     per_engine = max(per_engine, 1.0)
-    fleet = num / interval_s * max(osl - 1, 1) * itl_ms / 1000.0
+    fleet = num / interval_s * max(osl - 1, 1) * itl_ms / 1000.0 + waiting  # plus requests waiting for KV room
     engines = max(1, math.ceil(fleet / per_engine))
     while True:
         mean = fleet / engines
@@ -153,7 +161,9 @@ class ThroughputPropose(ProposePlugin):
             id="builtin_throughput_propose",
             stage=Stage.PROPOSE,
             execution_interval_seconds=settings.interval_s,
-            needs=frozenset({ContextField.PREDICTIONS, ContextField.REPLICAS, ContextField.TRAFFIC}),
+            needs=frozenset(
+                {ContextField.PREDICTIONS, ContextField.REPLICAS, ContextField.TRAFFIC, ContextField.WORKERS}
+            ),
             requires=frozenset({ContextField.PREDICTIONS}),
             hold=HoldPolicy.HOLD_LAST if floor else HoldPolicy.NO_OPINION,
         )
@@ -218,7 +228,9 @@ class ThroughputPropose(ProposePlugin):
             needed = max(needed, min(current, tight))
         return needed
 
-    def size(self, num: float, isl: float, osl: float, current: Mapping[Role, int]) -> dict[Role, int]:
+    def size(
+        self, num: float, isl: float, osl: float, current: Mapping[Role, int], decode_waiting: float = 0.0
+    ) -> dict[Role, int]:
         """Replica targets for the predicted load, before the change cap and min endpoints."""
         s, perf = self.settings, self.perf
         itl_target = s.itl_ms / self.corrections.decode
@@ -228,7 +240,7 @@ class ThroughputPropose(ProposePlugin):
             prefill = dynamo_prefill(perf, num, isl, s.interval_s, self.corrections.prefill, s.prefill_gpus)
         if s.sizing == "queue_aware":
             z = _z_score(s.quantile)
-            decode = queue_aware_decode(perf, num, isl, osl, s.interval_s, itl_target, s.decode_gpus, z)
+            decode = queue_aware_decode(perf, num, isl, osl, s.interval_s, itl_target, s.decode_gpus, z, decode_waiting)
             if decode < current.get(Role.DECODE, 0):
                 tighter = queue_aware_decode(
                     perf, num, isl, osl, s.interval_s, itl_target * (1 - s.hysteresis), s.decode_gpus, z
@@ -261,7 +273,17 @@ class ThroughputPropose(ProposePlugin):
         if traffic is not None and traffic.num_requests is not None:
             self._counts.append(traffic.num_requests * s.interval_s / traffic.window_seconds)
         current = {role: count.expected for role, count in replicas.items()}
-        wanted = self._stabilised(ctx.now, self.size(num, isl, osl, current))
+        waiting = 0.0
+        if s.sizing == "queue_aware":
+            # Work a burst left behind must be served within the next interval too: the mean-rate
+            # view alone never drains a backlog. Prompts queued for prefill count as extra requests;
+            # requests waiting for decode KV room as extra concurrency.
+            workers = ctx.observations.workers or ()
+            backlog = sum(w.queued_prefill_tokens or 0.0 for w in workers if w.role is Role.PREFILL)
+            num += backlog / isl if isl > 0 else 0.0
+            queued_kv = sum(w.queued_kv_tokens or 0.0 for w in workers if w.role is Role.DECODE)
+            waiting = queued_kv / (isl + osl) if isl + osl > 0 else 0.0
+        wanted = self._stabilised(ctx.now, self.size(num, isl, osl, current, waiting))
         targets: dict[Role, int] = {}
         for role, n in wanted.items():
             now = current.get(role, n)
