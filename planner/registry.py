@@ -37,7 +37,6 @@ class RegisteredPlugin:
     last_latency_ms: float | None = None
     last_error: str | None = None
     consecutive_failures: int = 0
-    calls: int = 0
     endpoint: str = ""
     identity: str | None = None
     plugin_version: str = ""
@@ -65,14 +64,12 @@ class RegisteredPlugin:
         self.last_error = None
         self.consecutive_failures = 0
         self.circuit_open_until = None
-        self.calls += 1
 
     def record_failure(self, error: str, latency_ms: float, now: float, breaker: CircuitBreaker) -> None:
         # next_due stays: "due when its interval has elapsed since its last successful run".
         self.last_error = error
         self.last_latency_ms = latency_ms
         self.consecutive_failures += 1
-        self.calls += 1
         if self.consecutive_failures >= breaker.failures:
             self.circuit_open_until = now + breaker.cooldown_seconds
 

@@ -78,10 +78,6 @@ class InProcessTransport:
     def spec(self) -> PluginSpec:
         return self._spec
 
-    @property
-    def plugin(self) -> Plugin:
-        return self._plugin
-
     async def invoke(self, ctx: TickContext, decision: Decision | None, budget_seconds: float) -> StageResult:
         args: tuple[Any, ...] = (ctx, decision) if self._spec.stage is Stage.APPLY else (ctx,)
         if self._is_async:

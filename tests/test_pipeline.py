@@ -9,6 +9,7 @@ import pytest
 
 from helpers import Hang, Predict, Propose, Recorder, Sleepy, SyncHang, memory, planner, set_targets
 from planner import TickRecord, VirtualClock
+from planner.pipeline import OUTCOMES
 from planner_sdk import (
     Bound,
     ContextField,
@@ -28,6 +29,7 @@ async def run_ticks(clock: VirtualClock, *plugins: object, ticks: int = 1, **kw:
     records: list[TickRecord] = []
     async with planner(clock, *plugins, records=records, **kw) as p, clock.autojump():  # type: ignore[arg-type]
         await p.run(max_ticks=ticks)
+    assert all(r.outcome in OUTCOMES for r in records)  # every outcome is one the record documents
     return records
 
 
