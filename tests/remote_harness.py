@@ -58,7 +58,7 @@ class Harness:
 def registry_config(directory: Path, **registration: Any) -> PlannerConfig:
     settings = {
         "endpoints": [f"unix://{directory}/registry.sock"], "token_env": "PLANNER_TEST_TOKENS",
-        "heartbeat_interval_seconds": 0.3, "circuit_breaker_failures": 3, "circuit_breaker_cooldown_seconds": 1.0,
+        "heartbeat_interval_seconds": 0.5, "circuit_breaker_failures": 3, "circuit_breaker_cooldown_seconds": 1.0,
         **registration,
     }  # fmt: skip
     return PlannerConfig(

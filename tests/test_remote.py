@@ -86,7 +86,7 @@ async def test_a_plugin_answering_for_another_stage_is_a_protocol_error(tmp_path
 
 
 async def test_a_silent_plugin_is_evicted_within_two_heartbeats_and_may_come_back(tmp_path: Path) -> None:
-    async with running_planner(tmp_path) as h:
+    async with running_planner(tmp_path, heartbeat_interval_seconds=0.3) as h:
         h.start_plugin("silent", "quiet")
         await h.wait_for(lambda: h.planner.registry.get("quiet") is not None, what="registration")
         registered = anyio.current_time()
@@ -147,7 +147,9 @@ async def test_sigterm_unregisters_the_plugin(tmp_path: Path) -> None:
         await h.wait_for(lambda: h.planner.registry.get("polite") is not None, what="registration")
         process.send_signal(signal.SIGTERM)
         await h.wait_for(lambda: h.planner.registry.get("polite") is None, within=3, what="unregistration")
-        assert process.wait(timeout=5) == 0
+        code = await anyio.to_thread.run_sync(lambda: process.wait(timeout=5))
+        assert process.stderr is not None
+        assert code == 0, process.stderr.read().decode()
 
 
 async def test_the_circuit_breaker_skips_a_failing_plugin_then_probes_it(tmp_path: Path) -> None:

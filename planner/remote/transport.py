@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ from planner_sdk import (
     TickContext,
 )
 from planner_sdk import _wire as wire
+from planner_sdk._grpc import settled
 from planner_sdk._grpc import stages_grpc as sgrpc
 from planner_sdk._proto.planner.v1 import stages_pb2 as spb
 
@@ -36,24 +36,6 @@ _STAGE_RPC: dict[Stage, tuple[str, Any, Callable[[Any], StageResult]]] = {
 }
 
 _CONNECTION_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
-
-
-async def _settled(call: Any) -> Any:
-    """Await a grpc.aio call so that a cancel scope can cut it cleanly.
-
-    Awaiting the call directly, a cancellation reaches us through grpc's internal response task,
-    which drops the cancel scope's message; anyio then cannot tell it is its own and lets the
-    CancelledError escape. Waiting on a plain future keeps the message; the call is cancelled
-    on the way out.
-    """
-    future = asyncio.ensure_future(call)
-    try:
-        await asyncio.wait({future})
-    except BaseException:
-        call.cancel()
-        future.cancel()
-        raise
-    return future.result()
 
 
 def channel_for(
@@ -96,7 +78,7 @@ class RemoteTransport:
             request = request_type(context=wire.context_to_proto(ctx))
             if decision is not None:
                 request.decision.CopyFrom(wire.decision_to_proto(decision))
-            return read(await _settled(method(request, timeout=budget)))
+            return read(await settled(method(request, timeout=budget)))
 
         return call
 

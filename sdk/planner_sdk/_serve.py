@@ -19,7 +19,7 @@ import grpc.aio
 
 from . import _wire as wire
 from ._errors import PlannerError
-from ._grpc import registry_grpc, stages_grpc
+from ._grpc import registry_grpc, settled, stages_grpc
 from ._plugin import Plugin
 from ._proto.planner.v1 import registry_pb2 as rpb
 from ._types import Stage
@@ -159,7 +159,7 @@ async def serve(
         backoff = 0.2
         while True:
             try:
-                answer = await registry.Register(request, metadata=metadata, timeout=5.0)
+                answer = await settled(registry.Register(request, metadata=metadata, timeout=5.0))
             except grpc.aio.AioRpcError as exc:
                 log.warning("planner at %s unreachable (%s); retrying", planner, exc.code().name)
                 await anyio.sleep(backoff)
@@ -177,8 +177,10 @@ async def serve(
         while True:
             await anyio.sleep(interval)
             try:
-                beat = await registry.Heartbeat(
-                    rpb.HeartbeatRequest(plugin_id=plugin.spec.id), metadata=metadata, timeout=interval
+                beat = await settled(
+                    registry.Heartbeat(
+                        rpb.HeartbeatRequest(plugin_id=plugin.spec.id), metadata=metadata, timeout=interval
+                    )
                 )
                 known = beat.known
             except grpc.aio.AioRpcError as exc:
@@ -189,7 +191,7 @@ async def serve(
         with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
             goodbye = rpb.UnregisterRequest(plugin_id=plugin.spec.id)
             with contextlib.suppress(grpc.aio.AioRpcError):  # the planner is gone: nothing to unregister from
-                await registry.Unregister(goodbye, metadata=metadata, timeout=1.0)
+                await settled(registry.Unregister(goodbye, metadata=metadata, timeout=1.0))
             await channel.close(None)
             await server.stop()
 
