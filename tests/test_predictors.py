@@ -9,7 +9,9 @@ import pytest
 from planner_plugins.predict import (
     ArimaPredictor,
     ConstantPredictor,
+    DriftPredictor,
     EnsemblePredictor,
+    ExponentialSmoothingPredictor,
     KalmanPredictor,
     MovingAveragePredictor,
     PredictorUnavailableError,
@@ -31,6 +33,18 @@ def test_constant_repeats_the_last_value() -> None:
 
 def test_moving_average_averages_its_window() -> None:
     assert feed(MovingAveragePredictor(3), [100, 1, 2, 3]) == 2
+
+
+def test_exponential_smoothing_moves_alpha_of_the_way_to_each_value() -> None:
+    assert feed(ExponentialSmoothingPredictor(0.5), [0, 8, 8]) == 6
+
+
+def test_drift_extrapolates_a_ramp() -> None:
+    assert feed(DriftPredictor(2), [10, 20, 30, 40]) == 50
+
+
+def test_drift_never_forecasts_below_zero() -> None:
+    assert feed(DriftPredictor(2), [100, 50, 0]) == 0
 
 
 def test_kalman_follows_a_linear_trend() -> None:
@@ -65,6 +79,27 @@ def test_ensemble_leans_to_the_member_that_has_been_right() -> None:
     feed(ensemble, wave)
     weights = ensemble.weights()
     assert weights[1] > 5 * weights[0]
+
+
+def test_ensemble_member_has_no_say_until_it_joins() -> None:
+    ensemble = EnsemblePredictor([ConstantPredictor(), MovingAveragePredictor(3)], joins_after=[0, 3])
+    assert feed(ensemble, [10, 20]) == 20  # the 2-value mean would lag the ramp: only "last" speaks
+    assert ensemble.weights()[1] == 0
+    feed(ensemble, [30])
+    assert ensemble.weights()[1] > 0
+
+
+def test_ensemble_member_joins_with_the_errors_it_made_while_waiting() -> None:
+    # The lagging mean missed by 10 and 15 while it waited; "last" missed by 10 twice.
+    ensemble = EnsemblePredictor([ConstantPredictor(), MovingAveragePredictor(3)], joins_after=[0, 3])
+    feed(ensemble, [10, 20, 30])
+    constant, mean = ensemble.weights()
+    assert mean < constant
+
+
+def test_ensemble_follows_a_ramp_better_than_any_smoother() -> None:
+    ramp = [100.0 + 10 * i for i in range(20)]
+    assert feed(make_predictor("ensemble", {}, 60), ramp) == pytest.approx(300, rel=0.02)
 
 
 def test_ensemble_on_a_constant_series_forecasts_the_constant() -> None:

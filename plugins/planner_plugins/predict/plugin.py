@@ -17,7 +17,15 @@ from planner_sdk import (
 )
 
 from ..traces import Trace, iter_windows, load_trace
-from .predictors import ConstantPredictor, EnsemblePredictor, KalmanPredictor, MovingAveragePredictor, Predictor
+from .predictors import (
+    ConstantPredictor,
+    DriftPredictor,
+    EnsemblePredictor,
+    ExponentialSmoothingPredictor,
+    KalmanPredictor,
+    MovingAveragePredictor,
+    Predictor,
+)
 from .statistical import ArimaPredictor, ProphetPredictor
 
 __all__ = ["PREDICTORS", "LoadPredict", "make_predictor", "bucket_trace"]
@@ -52,14 +60,18 @@ def make_predictor(name: str, settings: Mapping[str, Any], interval_s: float) ->
     if name == "prophet":
         return ProphetPredictor(settings.get("prophet_window_size", 50), interval_s, log1p)
     if name == "ensemble":
-        members: list[Predictor] = [
-            ConstantPredictor(),
-            MovingAveragePredictor(3),
-            MovingAveragePredictor(5),
-            MovingAveragePredictor(10),
-            kalman(),
+        # (member, values it waits for before it has a say); see EnsemblePredictor.
+        kalman_member = kalman()
+        members: list[tuple[Predictor, int]] = [
+            (ConstantPredictor(), 0),
+            (MovingAveragePredictor(3), 3),
+            (MovingAveragePredictor(5), 5),
+            (MovingAveragePredictor(10), 10),
+            (ExponentialSmoothingPredictor(0.3), 5),
+            (kalman_member, kalman_member.min_points),
+            (DriftPredictor(2), 4),
         ]
-        return EnsemblePredictor(members)
+        return EnsemblePredictor([m for m, _ in members], joins_after=[after for _, after in members])
     raise ValueError(f"load_predictor {name!r}: expected one of {', '.join(PREDICTORS)}")
 
 

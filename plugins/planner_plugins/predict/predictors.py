@@ -10,6 +10,8 @@ __all__ = [
     "Predictor",
     "ConstantPredictor",
     "MovingAveragePredictor",
+    "ExponentialSmoothingPredictor",
+    "DriftPredictor",
     "KalmanPredictor",
     "EnsemblePredictor",
 ]
@@ -60,6 +62,46 @@ class MovingAveragePredictor:
 
     def forecast(self) -> float | None:
         return self._sum / len(self._values) if self._values else None
+
+
+class ExponentialSmoothingPredictor:
+    """next = level, where level moves `alpha` of the way to each new value."""
+
+    def __init__(self, alpha: float = 0.3) -> None:
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"exponential smoothing alpha={alpha} must be in (0, 1]")
+        self.name = f"exponential_smoothing_{alpha:g}"
+        self.note: str | None = None
+        self.alpha = alpha
+        self._level: float | None = None
+
+    def observe(self, value: float) -> None:
+        self._level = value if self._level is None else self._level + self.alpha * (value - self._level)
+
+    def forecast(self) -> float | None:
+        return self._level
+
+
+class DriftPredictor:
+    """next = last + the mean step over the last `steps` steps (never below zero): follows a ramp."""
+
+    def __init__(self, steps: int = 2) -> None:
+        if steps < 1:
+            raise ValueError(f"drift steps={steps} must be >= 1")
+        self.name = f"drift_{steps}"
+        self.note: str | None = None
+        self._values: deque[float] = deque(maxlen=steps + 1)
+
+    def observe(self, value: float) -> None:
+        self._values.append(value)
+
+    def forecast(self) -> float | None:
+        if not self._values:
+            return None
+        last = self._values[-1]
+        if len(self._values) < 2:
+            return last
+        return max(0.0, last + (last - self._values[0]) / (len(self._values) - 1))
 
 
 class KalmanPredictor:
@@ -119,37 +161,59 @@ class EnsemblePredictor:
 
     Each member's weight is exp(-eta * its discounted absolute error / the series' discounted
     mean level), so the ensemble follows whichever members have been right lately, blends them
-    when they are equally good, and needs no tuning for the series' scale. Members that have no
-    forecast yet sit out.
+    when they are equally good, and needs no tuning for the series' scale.
+
+    A member may be given a number of values to wait for (`joins_after`): a 10-point moving
+    average fed three values is just the mean so far, which lags any ramp. Its errors are
+    counted from the start, so it joins with an honest record rather than a clean slate.
+    Members that have no forecast yet sit out.
     """
 
-    def __init__(self, members: list[Predictor], eta: float = 64.0, discount: float = 0.98) -> None:
+    def __init__(
+        self,
+        members: list[Predictor],
+        eta: float = 128.0,
+        discount: float = 0.98,
+        joins_after: list[int] | None = None,
+    ) -> None:
         if not members:
             raise ValueError("an ensemble needs members")
+        if joins_after is not None and len(joins_after) != len(members):
+            raise ValueError(f"joins_after has {len(joins_after)} entries for {len(members)} members")
         self.name = "ensemble"
         self.note: str | None = None
         self.members = members
         self.eta, self.discount = eta, discount
+        self.joins_after = joins_after or [0] * len(members)
+        self._seen = 0
         self._loss = [0.0] * len(members)
         self._scale = 0.0
         self._pending: list[float | None] = [None] * len(members)
 
     def weights(self) -> list[float]:
+        """Each member's current weight, 0 for members still waiting to join."""
         scale = self._scale or 1.0
-        best = min(self._loss)
-        return [math.exp(-self.eta * (loss - best) / scale) for loss in self._loss]
+        joined = [self._seen >= after for after in self.joins_after]
+        if not any(joined):
+            joined = [True] * len(self.members)
+        best = min(loss for loss, ok in zip(self._loss, joined, strict=True) if ok)
+        return [
+            math.exp(-self.eta * (loss - best) / scale) if ok else 0.0
+            for loss, ok in zip(self._loss, joined, strict=True)
+        ]
 
     def observe(self, value: float) -> None:
         for i, guess in enumerate(self._pending):
             if guess is not None:
                 self._loss[i] = self.discount * self._loss[i] + abs(guess - value)
         self._scale = self.discount * self._scale + abs(value)
+        self._seen += 1
         for member in self.members:
             member.observe(value)
         self._pending = [m.forecast() for m in self.members]
 
     def forecast(self) -> float | None:
-        pairs = [(w, f) for w, f in zip(self.weights(), self._pending, strict=True) if f is not None]
+        pairs = [(w, f) for w, f in zip(self.weights(), self._pending, strict=True) if f is not None and w > 0.0]
         if not pairs:
             return None
         total = sum(w for w, _ in pairs)
