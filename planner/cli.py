@@ -20,6 +20,7 @@ from .config import PlannerConfig, load_config
 from .daemon import Planner
 from .errors import ConfigError, PlannerError
 from .pipeline.record import to_jsonable
+from .sim.metrics import FrontendMetrics, serve_frontend_metrics
 from .sim.score import score_requests
 
 __all__ = ["main"]
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", type=float, help="embedded: stop after this many simulated seconds")
     run.add_argument("--trace", help="embedded: replay this trace instead of the bundled one")
     run.add_argument("--rate-scale", type=float, help="embedded: multiply the trace's load")
+    run.add_argument("--metrics-port", type=int, help="embedded: serve the frontend's Prometheus /metrics here")
     run.add_argument("--advisory", action="store_true", help="decide and record, but apply nothing")
 
     replay = commands.add_parser("replay", help="score configs on a trace against the simulated deployment")
@@ -95,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("duration", "duration_seconds"),
             ("trace", "trace"),
             ("rate_scale", "rate_scale"),
+            ("metrics_port", "metrics_port"),
         ):
             if getattr(args, flag) is not None:
                 overrides.append(f"simulation.{key}={getattr(args, flag)}")
@@ -203,6 +206,10 @@ async def _run(config: PlannerConfig) -> None:
             world_end = planner.world.trace.duration
             group.start_soon(_stop_after, planner, clock, config.simulation.duration_seconds or world_end)
             group.start_soon(_summarise, planner, clock)
+            sim = config.simulation
+            if sim.metrics_port is not None:
+                metrics = FrontendMetrics(planner.world.cluster)
+                await group.start(serve_frontend_metrics, metrics, clock, sim.metrics_host, sim.metrics_port)
         log.info(
             "planner %s: environment=%s mode=%s optimization_target=%s, %d plugin(s): %s",
             __version__,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from planner_plugins.perf import PerfModel
@@ -73,6 +73,7 @@ class SimCluster:
         self.finished = 0
         self.log = SimLog()
         self.scale_actions = 0
+        self.on_complete: Callable[[SimRequest], None] | None = None  # e.g. the frontend's /metrics
         for role, n in initial.items():
             for _ in range(n):
                 self._add_engine(role, ready_at=0.0)
@@ -237,6 +238,13 @@ class SimCluster:
         self.finished += 1
         if request.osl > 1:
             self.log.itl.add(self.now, request.itl_s)
+        if self.on_complete is not None:
+            self.on_complete(request)
+
+    def awaiting_first_token(self) -> int:
+        """Requests that have arrived and not yet had their prompt processed."""
+        prefilling = sum(len(e.queue) + len(e.batch) for e in self.prefill)
+        return len(self._unrouted_prefill) + prefilling
 
     # -- scaling ------------------------------------------------------------------------------
 

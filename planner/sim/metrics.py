@@ -1,0 +1,123 @@
+"""The simulated frontend's /metrics: Dynamo's frontend metric names in the Prometheus text format."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+import anyio.abc
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ..clock import Clock
+from .cluster import SimCluster
+from .engines import SimRequest
+
+__all__ = ["FrontendMetrics", "serve_frontend_metrics"]
+
+log = logging.getLogger(__name__)
+
+_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_TOKENS = (16, 64, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144)
+_MAX_REQUEST_BYTES = 8192
+
+
+class FrontendMetrics:
+    """What Dynamo's frontend exports, fed by the simulated cluster as its requests complete.
+
+    Histograms and the request counter are observed when a request completes (its TTFT too),
+    so a scrape sees whole requests only; ITL is one observation per request, its mean gap
+    (a streaming frontend records every gap: the mean over requests is what the planner reads
+    either way). The gauges are read at scrape time. Times are
+    simulated seconds: under `planner run --speed N`, Prometheus' rate() reads N times high.
+    """
+
+    def __init__(self, cluster: SimCluster, model: str = "simulated") -> None:
+        self.cluster = cluster
+        self.registry = CollectorRegistry()
+        labels = ["model"]
+        self.requests = Counter(
+            "dynamo_frontend_requests", "Total requests observed by the frontend", labels, registry=self.registry
+        )
+        self.ttft = Histogram(
+            "dynamo_frontend_time_to_first_token_seconds", "Frontend time to first token (TTFT)", labels,
+            buckets=_SECONDS, registry=self.registry,
+        )  # fmt: skip
+        self.itl = Histogram(
+            "dynamo_frontend_inter_token_latency_seconds", "Frontend inter-token latency (ITL)", labels,
+            buckets=_SECONDS, registry=self.registry,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "dynamo_frontend_request_duration_seconds", "Frontend end-to-end request latency", labels,
+            buckets=_SECONDS, registry=self.registry,
+        )  # fmt: skip
+        self.isl = Histogram(
+            "dynamo_frontend_input_sequence_tokens", "Input sequence length in tokens", labels,
+            buckets=_TOKENS, registry=self.registry,
+        )  # fmt: skip
+        self.osl = Histogram(
+            "dynamo_frontend_output_sequence_tokens", "Output sequence length in tokens", labels,
+            buckets=_TOKENS, registry=self.registry,
+        )  # fmt: skip
+        inflight = Gauge("dynamo_frontend_inflight_requests", "Inflight requests", labels, registry=self.registry)
+        queued = Gauge(
+            "dynamo_frontend_queued_requests", "Requests awaiting their first token", labels, registry=self.registry
+        )
+        self.model = model
+        inflight.labels(model).set_function(lambda: cluster.arrived - cluster.finished)
+        queued.labels(model).set_function(lambda: cluster.awaiting_first_token())
+        cluster.on_complete = self.observe
+
+    def observe(self, request: SimRequest) -> None:
+        model = self.model
+        self.requests.labels(model).inc()
+        self.ttft.labels(model).observe(request.ttft_s)
+        self.duration.labels(model).observe(request.finish - request.arrival)
+        self.isl.labels(model).observe(request.isl)
+        self.osl.labels(model).observe(request.osl)
+        if request.osl > 1:
+            self.itl.labels(model).observe(request.itl_s)
+
+    def exposition(self, clock: Clock) -> bytes:
+        """The text a scrape gets, with the cluster first brought up to the clock's time."""
+        self.cluster.advance_to(clock.monotonic())
+        return generate_latest(self.registry)
+
+
+async def serve_frontend_metrics(
+    metrics: FrontendMetrics,
+    clock: Clock,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve GET /metrics over HTTP/1.1 on the event loop (so scrapes never race the simulation).
+
+    Reports the bound port through `task_status`.
+    """
+    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    bound = listener.extra(anyio.abc.SocketAttribute.local_port)
+    log.info("simulated frontend metrics on http://%s:%d/metrics", host, bound)
+    task_status.started(bound)
+
+    async def answer(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            request = b""
+            try:
+                while b"\r\n\r\n" not in request and len(request) < _MAX_REQUEST_BYTES:
+                    request += await stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                return
+            parts = request.split(b"\r\n", 1)[0].split()
+            if len(parts) >= 2 and parts[0] == b"GET" and parts[1].split(b"?")[0] == b"/metrics":
+                status, body = b"200 OK", metrics.exposition(clock)
+                kind = b"text/plain; version=0.0.4; charset=utf-8"
+            else:
+                status, body, kind = b"404 Not Found", b"only GET /metrics is served\n", b"text/plain"
+            head = b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+            try:
+                await stream.send(head % (status, kind, len(body)) + body)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                return
+
+    await listener.serve(answer)
