@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import anyio
 import anyio.abc
@@ -34,48 +35,36 @@ class FrontendMetrics:
     def __init__(self, cluster: SimCluster, model: str = "simulated") -> None:
         self.cluster = cluster
         self.registry = CollectorRegistry()
-        labels = ["model"]
+
+        def histogram(name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
+            return Histogram(f"dynamo_frontend_{name}", doc, ["model"], buckets=buckets, registry=self.registry).labels(
+                model
+            )
+
+        def gauge(name: str, doc: str, read: Callable[[], float]) -> None:
+            Gauge(f"dynamo_frontend_{name}", doc, ["model"], registry=self.registry).labels(model).set_function(read)
+
+        # Label children bound once: a completion then costs no label lookups.
         self.requests = Counter(
-            "dynamo_frontend_requests", "Total requests observed by the frontend", labels, registry=self.registry
-        )
-        self.ttft = Histogram(
-            "dynamo_frontend_time_to_first_token_seconds", "Frontend time to first token (TTFT)", labels,
-            buckets=_SECONDS, registry=self.registry,
-        )  # fmt: skip
-        self.itl = Histogram(
-            "dynamo_frontend_inter_token_latency_seconds", "Frontend inter-token latency (ITL)", labels,
-            buckets=_SECONDS, registry=self.registry,
-        )  # fmt: skip
-        self.duration = Histogram(
-            "dynamo_frontend_request_duration_seconds", "Frontend end-to-end request latency", labels,
-            buckets=_SECONDS, registry=self.registry,
-        )  # fmt: skip
-        self.isl = Histogram(
-            "dynamo_frontend_input_sequence_tokens", "Input sequence length in tokens", labels,
-            buckets=_TOKENS, registry=self.registry,
-        )  # fmt: skip
-        self.osl = Histogram(
-            "dynamo_frontend_output_sequence_tokens", "Output sequence length in tokens", labels,
-            buckets=_TOKENS, registry=self.registry,
-        )  # fmt: skip
-        inflight = Gauge("dynamo_frontend_inflight_requests", "Inflight requests", labels, registry=self.registry)
-        queued = Gauge(
-            "dynamo_frontend_queued_requests", "Requests awaiting their first token", labels, registry=self.registry
-        )
-        self.model = model
-        inflight.labels(model).set_function(lambda: cluster.arrived - cluster.finished)
-        queued.labels(model).set_function(lambda: cluster.awaiting_first_token())
+            "dynamo_frontend_requests", "Total requests observed by the frontend", ["model"], registry=self.registry
+        ).labels(model)
+        self.ttft = histogram("time_to_first_token_seconds", "Frontend time to first token (TTFT)", _SECONDS)
+        self.itl = histogram("inter_token_latency_seconds", "Frontend inter-token latency (ITL)", _SECONDS)
+        self.duration = histogram("request_duration_seconds", "Frontend end-to-end request latency", _SECONDS)
+        self.isl = histogram("input_sequence_tokens", "Input sequence length in tokens", _TOKENS)
+        self.osl = histogram("output_sequence_tokens", "Output sequence length in tokens", _TOKENS)
+        gauge("inflight_requests", "Inflight requests", lambda: cluster.arrived - cluster.finished)
+        gauge("queued_requests", "Requests awaiting their first token", cluster.awaiting_first_token)
         cluster.on_complete = self.observe
 
     def observe(self, request: SimRequest) -> None:
-        model = self.model
-        self.requests.labels(model).inc()
-        self.ttft.labels(model).observe(request.ttft_s)
-        self.duration.labels(model).observe(request.finish - request.arrival)
-        self.isl.labels(model).observe(request.isl)
-        self.osl.labels(model).observe(request.osl)
+        self.requests.inc()
+        self.ttft.observe(request.ttft_s)
+        self.duration.observe(request.finish - request.arrival)
+        self.isl.observe(request.isl)
+        self.osl.observe(request.osl)
         if request.osl > 1:
-            self.itl.labels(model).observe(request.itl_s)
+            self.itl.observe(request.itl_s)
 
     def exposition(self, clock: Clock) -> bytes:
         """The text a scrape gets, with the cluster first brought up to the clock's time."""
