@@ -19,3 +19,11 @@ def test_there_are_shipped_configs() -> None:
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_shipped_config_is_valid(path: Path) -> None:
     load_config(path)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_shipped_config_writes_run_output_outside_the_sources(path: Path) -> None:
+    """Run output goes under the git-ignored ./var/ (or an absolute path), never beside the sources."""
+    record = load_config(path).decision_record_path
+    if record is not None:
+        assert Path(record).is_absolute() or Path(record).parts[0] == "var", record
