@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from planner_sdk import Role
 from .config_sections import (
     PluginEntry,
     PluginRegistrationConfig,
+    PrometheusConfig,
     SafetyConfig,
     SchedulingConfig,
     SimulationConfig,
@@ -39,6 +41,7 @@ __all__ = [
     "SafetyConfig",
     "SimulationConfig",
     "WorkerMetricsEndpoint",
+    "PrometheusConfig",
     "load_config",
     "read_config_file",
     "parse_override",
@@ -143,6 +146,14 @@ class PlannerConfig(BaseSettings):
     load_min_observations: int = Field(5, ge=1)
     max_num_fpm_samples: int = Field(64, ge=1)
     fpm_sample_bucket_size: int = Field(16, ge=1)
+    metric_pulling_prometheus_endpoint: str | None = Field(
+        default_factory=lambda: os.environ.get("PROMETHEUS_ENDPOINT") or None,
+        pattern=r"^https?://",
+        description="Prometheus whose query API `builtin_prometheus_traffic` reads (env PROMETHEUS_ENDPOINT).",
+    )
+    throughput_metrics_source: Literal["frontend", "router"] = "frontend"
+    model_name: str | None = Field(None, description="Only traffic for this model (frontend source).")
+    prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)  # reads DYN_NAMESPACE per load
 
     scheduling: SchedulingConfig = SchedulingConfig()
     plugin_registration: PluginRegistrationConfig = PluginRegistrationConfig()
@@ -232,6 +243,8 @@ class PlannerConfig(BaseSettings):
             "throughput_enabled": self.throughput_enabled,
             "load_enabled": self.load_enabled,
             "min_endpoint": {role.value: self.min_endpoint_for(role) for role in self.roles},
+            # `planner run` paces the embedded simulation on a scaled clock; Prometheus keeps wall time.
+            "wall_seconds_per_second": 1.0 / self.simulation.speed if self.environment == "embedded" else 1.0,
         }
 
     def min_endpoint_for(self, role: Role) -> int:

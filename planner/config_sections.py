@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,6 +18,7 @@ __all__ = [
     "WorkerMetricsEndpoint",
     "SafetyConfig",
     "SimulationConfig",
+    "PrometheusConfig",
 ]
 
 
@@ -138,3 +140,28 @@ class SimulationConfig(Section):
         None, ge=0, le=65535, description="Serve the simulated frontend's Prometheus /metrics on this port."
     )
     metrics_host: str = Field("127.0.0.1", description="Address the simulated frontend's /metrics binds to.")
+
+
+class PrometheusConfig(Section):
+    """How `builtin_prometheus_traffic` queries `metric_pulling_prometheus_endpoint`."""
+
+    dynamo_namespace: str | None = Field(
+        default_factory=lambda: os.environ.get("DYN_NAMESPACE") or None,
+        description="Only series with this `dynamo_namespace` label (env DYN_NAMESPACE); none: every series.",
+    )
+    bearer_token: str | None = Field(None, description="Bearer token sent with every query.")
+    bearer_token_file: str | None = Field(None, description="File holding the bearer token, re-read per query.")
+    ca_bundle: str | None = Field(None, description="CA certificates that verify Prometheus' TLS certificate.")
+    tls_verify: bool = Field(True, description="Verify Prometheus' TLS certificate.")
+    request_timeout_seconds: float = Field(
+        5.0, gt=0, description="A query unanswered this long fails the tick's observation."
+    )
+    extra_query_params: dict[str, str] = Field(
+        default_factory=dict, description="Added to every query (e.g. a Thanos `dedup` or a tenant id)."
+    )
+
+    @model_validator(mode="after")
+    def _one_token(self) -> PrometheusConfig:
+        if self.bearer_token and self.bearer_token_file:
+            raise ValueError("bearer_token and bearer_token_file are both set: give one")
+        return self

@@ -54,6 +54,8 @@ async def _run(
     config: PlannerConfig, trace: Trace, timeline: list[ReplicaPoint], progress: Progress | None
 ) -> SimulatedDeployment:
     clock = VirtualClock(start=0.0)
+    # A replay observes the simulated frontend directly, on its virtual clock: no Prometheus to ask.
+    config = config.model_copy(update={"metric_pulling_prometheus_endpoint": None})
     world = SimulatedDeployment(config, clock, trace, load_perf(config))
 
     def on_record(record: TickRecord) -> None:

@@ -90,15 +90,20 @@ class FrontendWindow:
 class SimObserve(ObservePlugin):
     """Observes the simulated frontend (traffic over the last `window_s`) and every ready engine."""
 
-    def __init__(self, cluster: SimCluster, clock: Clock, interval_s: float, window_s: float) -> None:
+    def __init__(
+        self, cluster: SimCluster, clock: Clock, interval_s: float, window_s: float, *, traffic: bool = True
+    ) -> None:
         self.spec = PluginSpec(id="sim_observe", stage=Stage.OBSERVE, execution_interval_seconds=interval_s)
         self.cluster = cluster
         self.clock = clock
         self.window_s = window_s
         self.frontend = FrontendWindow(cluster)
+        self.reports_traffic = traffic
 
     async def observe(self, ctx: TickContext) -> Observations:
         now = self.clock.monotonic()
         self.cluster.advance_to(now)
-        traffic = self.frontend.traffic(max(0.0, now - self.window_s), now) if now > 0 else None
+        traffic = None
+        if self.reports_traffic and now > 0:
+            traffic = self.frontend.traffic(max(0.0, now - self.window_s), now)
         return Observations(traffic=traffic, workers=self.cluster.worker_loads())

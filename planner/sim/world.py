@@ -60,7 +60,9 @@ class SimulatedDeployment:
         if config.throughput_enabled:
             intervals.append(config.throughput_adjustment_interval_seconds)
         window = config.throughput_adjustment_interval_seconds if config.throughput_enabled else min(intervals)
-        self.observer = SimObserve(self.cluster, clock, min(intervals), window)
+        # With Prometheus configured, traffic comes from it (scraping the simulated frontend), not from here.
+        traffic = config.metric_pulling_prometheus_endpoint is None
+        self.observer = SimObserve(self.cluster, clock, min(intervals), window, traffic=traffic)
 
     @property
     def plugins(self) -> list[SimObserve]:

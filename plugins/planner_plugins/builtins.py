@@ -7,12 +7,12 @@ from typing import Any
 
 from planner_sdk import Plugin, Role
 
-from .observe import WorkerEndpoint, WorkerMetricsObserve
+from .observe import PrometheusSettings, PrometheusTraffic, WorkerEndpoint, WorkerMetricsObserve
 from .perf import BUNDLED_PROFILE_DIR, PerfModel, ProfileError, load_profile
 from .predict import LoadPredict
 from .propose import PRESETS, LoadPropose, LoadThresholds, SizingSettings, SlaLoadSettings, ThroughputPropose
 
-__all__ = ["create_plugins", "load_thresholds"]
+__all__ = ["create_plugins", "load_thresholds", "prometheus_settings"]
 
 
 def _roles(settings: Mapping[str, Any]) -> tuple[Role, ...]:
@@ -53,12 +53,35 @@ def _perf(settings: Mapping[str, Any]) -> PerfModel:
     return PerfModel.from_profile(load_profile(directory), settings["decode_engine_num_gpu"])
 
 
+def prometheus_settings(settings: Mapping[str, Any]) -> PrometheusSettings:
+    """How builtin_prometheus_traffic queries: one throughput interval per observation window."""
+    prometheus = settings["prometheus"]
+    return PrometheusSettings(
+        endpoint=settings["metric_pulling_prometheus_endpoint"],
+        window_s=float(settings["throughput_adjustment_interval_seconds"]),
+        source=settings["throughput_metrics_source"],
+        model_name=settings.get("model_name"),
+        dynamo_namespace=prometheus.get("dynamo_namespace"),
+        bearer_token=prometheus.get("bearer_token"),
+        bearer_token_file=prometheus.get("bearer_token_file"),
+        ca_bundle=prometheus.get("ca_bundle"),
+        tls_verify=prometheus["tls_verify"],
+        timeout_s=prometheus["request_timeout_seconds"],
+        extra_query_params=prometheus.get("extra_query_params") or {},
+        wall_seconds_per_second=settings["effective"].get("wall_seconds_per_second", 1.0),
+    )
+
+
 def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
-    """builtin_load_predict and builtin_throughput_propose when the throughput loop runs,
-    builtin_load_propose when the load loop runs (see `effective` in the settings)."""
+    """builtin_prometheus_traffic when an endpoint is set and builtin_load_predict and
+    builtin_throughput_propose when the throughput loop runs, builtin_load_propose when the load
+    loop runs (see `effective` in the settings)."""
     effective = settings["effective"]
     roles = _roles(settings)
     plugins: list[Plugin] = []
+    if settings.get("metric_pulling_prometheus_endpoint") and effective["throughput_enabled"]:
+        interval = float(settings["throughput_adjustment_interval_seconds"])
+        plugins.append(PrometheusTraffic(prometheus_settings(settings), interval))
     workers = settings.get("worker_metrics") or []
     if workers:
         intervals = [settings["load_adjustment_interval_seconds"]] if effective["load_enabled"] else []

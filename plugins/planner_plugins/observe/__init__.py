@@ -1,7 +1,17 @@
-"""Observing: per-worker load from the engines' own Prometheus metrics."""
+"""Observing: frontend traffic from Prometheus, per-worker load from the engines' own metrics."""
 
 from __future__ import annotations
 
+from .prometheus_traffic import PrometheusQueryError, PrometheusSettings, PrometheusTraffic, traffic_queries
 from .worker_metrics import HistogramTotals, WorkerEndpoint, WorkerMetricsObserve, parse_worker_metrics
 
-__all__ = ["HistogramTotals", "WorkerEndpoint", "WorkerMetricsObserve", "parse_worker_metrics"]
+__all__ = [
+    "HistogramTotals",
+    "PrometheusQueryError",
+    "PrometheusSettings",
+    "PrometheusTraffic",
+    "WorkerEndpoint",
+    "WorkerMetricsObserve",
+    "parse_worker_metrics",
+    "traffic_queries",
+]
