@@ -17,10 +17,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from planner_sdk import Role
 
 from .config_sections import (
+    KubernetesConfig,
+    KubernetesTargets,
     PluginEntry,
     PluginRegistrationConfig,
     PrometheusConfig,
     SafetyConfig,
+    ScaleTargetRef,
     SchedulingConfig,
     SimulationConfig,
     StaticPluginConfig,
@@ -42,6 +45,9 @@ __all__ = [
     "SimulationConfig",
     "WorkerMetricsEndpoint",
     "PrometheusConfig",
+    "KubernetesConfig",
+    "KubernetesTargets",
+    "ScaleTargetRef",
     "load_config",
     "read_config_file",
     "parse_override",
@@ -154,6 +160,7 @@ class PlannerConfig(BaseSettings):
     throughput_metrics_source: Literal["frontend", "router"] = "frontend"
     model_name: str | None = Field(None, description="Only traffic for this model (frontend source).")
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)  # reads DYN_NAMESPACE per load
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)  # reads DYN_PARENT_DGD_K8S_NAME
 
     scheduling: SchedulingConfig = SchedulingConfig()
     plugin_registration: PluginRegistrationConfig = PluginRegistrationConfig()
@@ -214,6 +221,15 @@ class PlannerConfig(BaseSettings):
                 f"decode_scale_up_kv_rate={self.decode_scale_up_kv_rate:g} must exceed "
                 f"decode_scale_down_kv_rate={self.decode_scale_down_kv_rate:g}"
             )
+        if self.environment == "kubernetes":
+            k8s = self.kubernetes
+            refs = k8s.targets.for_roles(self.roles)
+            if not k8s.dgd_name and len(refs) < len(self.roles):
+                missing = [r.value for r in self.roles if r not in refs]
+                raise ValueError(
+                    "environment 'kubernetes' needs kubernetes.dgd_name (or env DYN_PARENT_DGD_K8S_NAME) "
+                    f"or kubernetes.targets for every role; missing: {missing}"
+                )
         if self.max_gpu_budget >= 0:
             floor = sum(self.min_endpoint_for(r) * self.gpus_per_engine(r) for r in self.roles)
             if floor > self.max_gpu_budget:

@@ -8,12 +8,13 @@ from types import TracebackType
 
 import anyio
 
-from planner_sdk import Plugin
+from planner_sdk import Plugin, Role
 
 from .clock import Clock, WallClock
 from .config import PlannerConfig
 from .connectors.base import Connector
-from .errors import ConfigError, PlannerError
+from .connectors.kubernetes import KubernetesConnector
+from .errors import ConfigError, ConnectorError, PlannerError
 from .loading import FoundPlugin, discover_plugins
 from .pipeline.record import DecisionRecorder, TickRecord
 from .pipeline.tick import TickPipeline
@@ -49,16 +50,20 @@ class Planner:
         self.config = config
         self.clock: Clock = clock or WallClock()
         self.world: SimulatedDeployment | None = None
+        self._starts_connector = connector is None and config.environment == "kubernetes"
         if connector is None:
-            if config.environment != "embedded":
+            if config.environment == "kubernetes":
+                connector = KubernetesConnector(config, self.clock)
+            elif config.environment == "embedded":
+                self.world = SimulatedDeployment(config, self.clock, embedded_trace(config))
+                connector = self.world.connector
+            else:
                 raise ConfigError(
                     [
                         f"environment: {config.environment!r} has no connector in this build yet; "
-                        "use 'embedded' or pass a connector"
+                        "use 'embedded' or 'kubernetes', or pass a connector"
                     ]
                 )
-            self.world = SimulatedDeployment(config, self.clock, embedded_trace(config))
-            connector = self.world.connector
         self.connector = connector
         self.registry = PluginRegistry()
         self._extra = list(plugins)
@@ -75,6 +80,8 @@ class Planner:
 
     async def __aenter__(self) -> Planner:
         try:
+            if self._starts_connector:
+                await self._start_kubernetes()
             self._register_all()
             registration = self.config.plugin_registration
             if registration.endpoints or registration.static_plugins:
@@ -95,6 +102,31 @@ class Planner:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+    async def _start_kubernetes(self) -> None:
+        """Find and check the targets; take GPUs per engine from them where the config is silent."""
+        connector = self.connector
+        assert isinstance(connector, KubernetesConnector)
+        try:
+            await connector.start()
+            found = await connector.gpus_per_engine()
+        except ConnectorError as exc:
+            raise ConfigError([str(exc)]) from None
+        fields = {Role.PREFILL: "prefill_engine_num_gpu", Role.DECODE: "decode_engine_num_gpu"}
+        updates: dict[str, int] = {}
+        for role, gpus in found.items():
+            name = fields.get(role, "decode_engine_num_gpu")
+            if name in self.config.model_fields_set:
+                if getattr(self.config, name) != gpus:
+                    log.warning(
+                        "%s=%d, but the %s pods ask for %d GPU(s)", name, getattr(self.config, name), role, gpus
+                    )
+            else:
+                updates[name] = gpus
+        if updates:
+            log.info("GPUs per engine from the deployment: %s", updates)
+            self.config = self.config.model_copy(update=updates)
+            self.pipeline.reconfigure(self.config)
 
     def _register_all(self) -> None:
         found: list[FoundPlugin] = []
@@ -152,7 +184,7 @@ class Planner:
         self.last_record = record
         if self._recorder is not None:
             self._recorder.write(record)
-        if record.changed or record.outcome in ("skipped_timeout", "skipped_error", "skipped_rejected"):
+        if record.changed or record.outcome in ("skipped_timeout", "skipped_error", "skipped_rejected", "apply_failed"):
             log.info(record.summary())
         if self._on_record is not None:
             self._on_record(record)

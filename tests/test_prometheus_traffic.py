@@ -237,7 +237,9 @@ def test_prometheus_down_costs_the_tick_its_traffic_and_the_record_says_why() ->
     (record,) = records
     (call,) = [c for c in record.calls if c.plugin_id == "builtin_prometheus_traffic"]
     assert call.status == "error"
-    assert call.error is not None and "unreachable" in call.error
-    assert record.observations is not None and record.observations.traffic is None
+    assert call.error is not None
+    assert "unreachable" in call.error
+    assert record.observations is not None
+    assert record.observations.traffic is None
     assert record.outcome == "skipped_no_targets"
     assert connector.applied == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from planner_sdk import Decision, ReplicaCount, Role
@@ -18,8 +18,12 @@ class Connector(Protocol):
         """Ready and expected engines per role, as the deployment reports them now."""
         ...
 
-    async def apply(self, decision: Decision) -> None:
-        """Ask for `decision.targets`; ids only grow, and a repeated id is a no-op."""
+    async def apply(self, decision: Decision) -> Sequence[str] | None:
+        """Ask for `decision.targets`; ids only grow, and a repeated id is a no-op.
+
+        Returns why any role was left as it is (e.g. a manual override being respected); raises
+        ConnectorError when the deployment could not be changed (the tick says `apply_failed`).
+        """
         ...
 
     async def wait_ready(self, deadline: float) -> bool:

@@ -25,6 +25,7 @@ OUTCOMES = (
     "skipped_timeout",
     "skipped_no_targets",
     "skipped_error",
+    "apply_failed",
 )
 
 
@@ -49,6 +50,7 @@ class TickRecord:
     merge_reasons: list[str] = field(default_factory=list)
     clamp_reasons: list[str] = field(default_factory=list)
     safety_reasons: list[str] = field(default_factory=list)
+    connector_notes: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
 
     @property

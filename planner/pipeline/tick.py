@@ -20,6 +20,7 @@ from planner_sdk import (
 from ..clock import Clock
 from ..config import PlannerConfig
 from ..connectors.base import Connector
+from ..errors import ConnectorError
 from ..registry import CircuitBreaker, PluginRegistry
 from .clamp import apply_clamps
 from .invoke import CallOutcome, CallSettings, run_concurrently
@@ -89,6 +90,12 @@ class TickPipeline:
         self.view = planner_view(config)
         self.guard = SafetyGuard(safety_limits(config))
         self.last_decision_id = 0
+
+    def reconfigure(self, config: PlannerConfig) -> None:
+        """Take a config the deployment refined (GPUs per engine) before the first tick."""
+        self.config = config
+        self.view = planner_view(config)
+        self.guard = SafetyGuard(safety_limits(config))
 
     async def run_tick(self, tick_id: int, slot: Fraction, skipped_slots: int = 0) -> TickRecord:
         """Run one whole tick; never raises for a plugin's or the deadline's sake."""
@@ -203,11 +210,17 @@ class TickPipeline:
         # Shielded: once a decision is handed to the connector it completes, whatever the deadline.
         with anyio.CancelScope(shield=True):
             try:
-                await self.connector.apply(decision)
+                notes = await self.connector.apply(decision)
+            except ConnectorError as exc:  # the deployment refused or did not answer: a later tick retries
+                record.outcome, record.reason = "apply_failed", f"connector failed to apply: {exc}"
+                return
             except Exception as exc:
                 record.outcome, record.reason = "skipped_error", f"connector failed to apply: {exc}"
                 return
             record.outcome = "applied"
+            record.connector_notes = list(notes or ())
+            if record.connector_notes:
+                record.reason = "; ".join(record.connector_notes)
         appliers = self.registry.for_stage(Stage.APPLY)
         if appliers:
             await run_concurrently(appliers, ctx, slot, settings, decision)
