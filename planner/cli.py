@@ -19,6 +19,8 @@ from .clock import Clock, ScaledClock, WallClock
 from .config import PlannerConfig, load_config
 from .daemon import Planner
 from .errors import ConfigError, PlannerError
+from .health import health_routes
+from .http_server import serve_routes
 from .pipeline.record import to_jsonable
 from .sim.metrics import FrontendMetrics, serve_frontend_metrics
 from .sim.score import score_requests
@@ -202,6 +204,8 @@ async def _run(config: PlannerConfig) -> None:
         if isinstance(clock, ScaledClock):
             clock.restart()  # loading plugins took wall time the simulated deployment must not see
         group.start_soon(_stop_on_signals, planner, group.cancel_scope)
+        if config.health_port is not None:
+            await group.start(serve_routes, health_routes(planner), config.health_host, config.health_port)
         if planner.world is not None:
             world_end = planner.world.trace.duration
             group.start_soon(_stop_after, planner, clock, config.simulation.duration_seconds or world_end)

@@ -169,6 +169,8 @@ class PlannerConfig(BaseSettings):
     plugins: list[PluginEntry] = Field(default_factory=list, description="In-process plugins by `module:Class`.")
     disabled_plugins: list[str] = Field(default_factory=list, description="Plugin ids not to load.")
     decision_record_path: str | None = Field(None, description="Append one JSON line per tick here.")
+    health_port: int | None = Field(None, ge=0, le=65535, description="Serve /healthz and /readyz on this port.")
+    health_host: str = Field("0.0.0.0", description="Address /healthz and /readyz bind to.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

@@ -77,6 +77,7 @@ class Planner:
         self.last_record: TickRecord | None = None
         self.remote: RegistryServer | None = None
         self._closed = False
+        self._entered = False
 
     async def __aenter__(self) -> Planner:
         try:
@@ -93,6 +94,7 @@ class Planner:
                 base_cadence(self.registry.intervals(), self.config.scheduling.scale_interval_seconds)
             if self.config.decision_record_path:
                 self._recorder = DecisionRecorder(self.config.decision_record_path)
+            self._entered = True
         except BaseException:
             await self.aclose()
             raise
@@ -158,6 +160,15 @@ class Planner:
             stats = await self.scheduler.run(max_ticks=max_ticks)
             group.cancel_scope.cancel()
         return stats
+
+    def not_ready(self) -> list[str]:
+        """Why the planner is not ready to serve its purpose (empty: ready), for /readyz."""
+        reasons = []
+        if not self._entered or self._closed:
+            reasons.append("not started" if not self._closed else "stopped")
+        if self.pipeline.connector_error is not None:
+            reasons.append(f"deployment unreachable: {self.pipeline.connector_error}")
+        return reasons
 
     def stop(self) -> None:
         """Let the tick in flight finish, then return from `run`. Safe to call any number of times."""

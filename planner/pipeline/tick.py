@@ -90,6 +90,7 @@ class TickPipeline:
         self.view = planner_view(config)
         self.guard = SafetyGuard(safety_limits(config))
         self.last_decision_id = 0
+        self.connector_error: str | None = None  # why the last tick could not read the deployment
 
     def reconfigure(self, config: PlannerConfig) -> None:
         """Take a config the deployment refined (GPUs per engine) before the first tick."""
@@ -121,7 +122,9 @@ class TickPipeline:
             replicas = dict(await self.connector.current_replicas())
         except Exception as exc:  # a deployment we cannot read is a tick we cannot decide
             record.outcome, record.reason = "skipped_error", f"connector could not report replicas: {exc}"
+            self.connector_error = str(exc)
             return
+        self.connector_error = None
         missing = [role.value for role in self.view.roles if role not in replicas]
         if missing:
             record.outcome, record.reason = "skipped_error", f"connector reported no replicas for {missing}"

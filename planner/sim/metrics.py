@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import anyio
@@ -10,16 +9,14 @@ import anyio.abc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..clock import Clock
+from ..http_server import serve_routes
 from .cluster import SimCluster
 from .engines import SimRequest
 
 __all__ = ["FrontendMetrics", "serve_frontend_metrics"]
 
-log = logging.getLogger(__name__)
-
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _TOKENS = (16, 64, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144)
-_MAX_REQUEST_BYTES = 8192
 
 
 class FrontendMetrics:
@@ -84,29 +81,8 @@ async def serve_frontend_metrics(
 
     Reports the bound port through `task_status`.
     """
-    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
-    bound = listener.extra(anyio.abc.SocketAttribute.local_port)
-    log.info("simulated frontend metrics on http://%s:%d/metrics", host, bound)
-    task_status.started(bound)
 
-    async def answer(stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            request = b""
-            try:
-                while b"\r\n\r\n" not in request and len(request) < _MAX_REQUEST_BYTES:
-                    request += await stream.receive()
-            except (anyio.EndOfStream, anyio.BrokenResourceError):
-                return
-            parts = request.split(b"\r\n", 1)[0].split()
-            if len(parts) >= 2 and parts[0] == b"GET" and parts[1].split(b"?")[0] == b"/metrics":
-                status, body = b"200 OK", metrics.exposition(clock)
-                kind = b"text/plain; version=0.0.4; charset=utf-8"
-            else:
-                status, body, kind = b"404 Not Found", b"only GET /metrics is served\n", b"text/plain"
-            head = b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-            try:
-                await stream.send(head % (status, kind, len(body)) + body)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                return
+    def scrape() -> tuple[int, bytes, bytes]:
+        return 200, b"text/plain; version=0.0.4; charset=utf-8", metrics.exposition(clock)
 
-    await listener.serve(answer)
+    await serve_routes({"/metrics": scrape}, host, port, task_status=task_status)
