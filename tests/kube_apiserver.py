@@ -49,6 +49,7 @@ class KubeStandIn:
     objects: dict[Key, dict[str, Any]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     forbidden: set[tuple[str, str]] = field(default_factory=set)  # (verb, plural or plural/sub)
+    allowed: set[tuple[str, str]] | None = None  # when set, RBAC allows only these
     requests: list[tuple[str, str]] = field(default_factory=list)
     on_write: Callable[[Key, dict[str, Any]], None] | None = None  # a "controller" reacting to writes
     resource_version: int = 100
@@ -111,7 +112,8 @@ class KubeStandIn:
             return 404, status(404, "NotFound", f"no route {path}")
         namespace, plural, name, sub = rest[1], rest[2], (rest[3:4] or [""])[0], (rest[4:5] or [""])[0]
         verb = {"GET": "get" if name else "list", "PATCH": "patch", "PUT": "update", "POST": "create"}[method]
-        if (verb, f"{plural}/{sub}" if sub else plural) in self.forbidden:
+        resource = f"{plural}/{sub}" if sub else plural
+        if (verb, resource) in self.forbidden or (self.allowed is not None and (verb, resource) not in self.allowed):
             return 403, status(
                 403, "Forbidden", f'{plural} "{name}" is forbidden: User "system:serviceaccount:test:planner" '
                 f'cannot {verb} resource "{plural}{"/" + sub if sub else ""}" in API group "{group_version}"',

@@ -1,0 +1,146 @@
+"""deploy/'s Kustomize overlays render with `kubectl kustomize`, validate against the Kubernetes schemas,
+carry a planner config that loads, and grant exactly the RBAC the connector uses.
+
+Rendering needs `kubectl` (kustomize is built in; `.ci/run` installs it and sets
+PLANNER_REQUIRE_KUBECTL=1). The RBAC check runs the connector through the real `kubernetes` client
+against the API server stand-in (`kube_apiserver`), which allows only what the rendered Role grants.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import anyio
+import kubernetes_validate
+import pytest
+import yaml
+from test_kubernetes_connector import deployment_standin, dynamo_standin
+
+from kube_apiserver import KubeStandIn, kubeconfig, serve
+from planner import VirtualClock
+from planner.config import load_config
+from planner.connectors.kubernetes import KubernetesConnector
+from planner.errors import ConnectorError
+from planner_sdk import Decision, Role
+
+ROOT = Path(__file__).resolve().parents[1]
+OVERLAYS = ["dynamo", "vllm"]
+KUBECTL = shutil.which("kubectl")
+if KUBECTL is None and os.environ.get("PLANNER_REQUIRE_KUBECTL") != "1":
+    pytest.skip("kubectl is not installed", allow_module_level=True)
+KUBERNETES_VERSION = "1.32.0"
+
+
+def render(overlay: str) -> list[dict[str, Any]]:
+    assert KUBECTL is not None, "PLANNER_REQUIRE_KUBECTL=1 but kubectl is not on PATH"
+    out = subprocess.run(
+        [KUBECTL, "kustomize", str(ROOT / "deploy" / "overlays" / overlay)],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (doc,) = [d for d in docs if d["kind"] == kind]
+    return doc
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_rendered_manifest_is_valid_against_the_kubernetes_schemas(overlay: str) -> None:
+    docs = render(overlay)
+    assert {d["kind"] for d in docs} >= {
+        "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Deployment", "Service", "PodDisruptionBudget",
+    }  # fmt: skip
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_deployment_is_non_root_probed_and_mounts_its_config(overlay: str) -> None:
+    docs = render(overlay)
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    config_map = one(docs, "ConfigMap")["metadata"]["name"]
+    assert {"name": "config", "configMap": {"name": config_map}} in pod["volumes"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_shipped_planner_config_loads_with_the_deployments_environment(
+    overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = render(overlay)
+    (container,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    for variable in container["env"]:
+        monkeypatch.setenv(variable["name"], variable["value"])
+    path = tmp_path / "planner.yaml"
+    path.write_text(one(docs, "ConfigMap")["data"]["planner.yaml"])
+    config = load_config(path)
+    assert config.environment == "kubernetes"
+    assert config.health_port == 8080
+    assert config.metric_pulling_prometheus_endpoint is not None
+
+
+def granted(role: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(verb, resource) for rule in role["rules"] for resource in rule["resources"] for verb in rule["verbs"]}
+
+
+def connector_round(standin: KubeStandIn, overlay: str, tmp_path: Path) -> None:
+    """What the daemon does: start, read, scale up (through whichever path the target offers)."""
+    config_text = one(render(overlay), "ConfigMap")["data"]["planner.yaml"]
+    settings = yaml.safe_load(config_text)
+    path = tmp_path / "kubeconfig"
+    with serve(standin) as url:
+        path.write_text(kubeconfig(url, "llm"))
+        k8s = {**settings.get("kubernetes", {}), "kubeconfig": str(path)}
+        if "targets" not in k8s:
+            k8s["dgd_name"] = "graph"
+        config = load_config(None, [f"kubernetes={k8s}", "environment=kubernetes", "namespace=llm"])
+        connector = KubernetesConnector(config, VirtualClock())
+
+        async def main() -> None:
+            try:
+                await connector.start()
+                await connector.current_replicas()
+                await connector.apply(Decision(1, {Role.PREFILL: 5, Role.DECODE: 4}))
+            finally:
+                await connector.aclose()
+
+        anyio.run(main)
+
+
+STANDINS = {
+    "dynamo": [lambda: dynamo_standin(adapters=True), lambda: dynamo_standin(adapters=False)],
+    "vllm": [deployment_standin],
+}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_role_grants_what_the_connector_uses(overlay: str, tmp_path: Path) -> None:
+    role = granted(one(render(overlay), "Role"))
+    for make in STANDINS[overlay]:
+        standin = make()
+        standin.allowed = role
+        connector_round(standin, overlay, tmp_path)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_role_grants_nothing_the_connector_does_not_use(overlay: str, tmp_path: Path) -> None:
+    role = granted(one(render(overlay), "Role"))
+    for permission in sorted(role):
+        refused = []
+        for make in STANDINS[overlay]:
+            standin = make()
+            standin.allowed = role - {permission}
+            try:
+                connector_round(standin, overlay, tmp_path)
+            except ConnectorError:
+                refused.append(make)
+        assert refused, f"{permission} is granted but no connector path needs it"
