@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import anyio
 import pytest
 
+from http_harness import serve_handler
 from planner_plugins.observe import PrometheusQueryError, PrometheusSettings, PrometheusTraffic, traffic_queries
 from planner_sdk import PlannerView, Role, TickContext
 
@@ -71,15 +71,8 @@ def serve(fake: FakePrometheus) -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads, server.block_on_close = True, False  # a slow answer must not hold up the test
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_handler(Handler) as url:
+        yield url
 
 
 CTX = TickContext(1, 1, 0.0, PlannerView("disagg", (Role.PREFILL, Role.DECODE), "sla", 500, 50, -1, {}, {}))
