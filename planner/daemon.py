@@ -50,7 +50,6 @@ class Planner:
         self.config = config
         self.clock: Clock = clock or WallClock()
         self.world: SimulatedDeployment | None = None
-        self._starts_connector = connector is None and config.environment == "kubernetes"
         if connector is None:
             if config.environment == "kubernetes":
                 connector = KubernetesConnector(config, self.clock)
@@ -81,8 +80,8 @@ class Planner:
 
     async def __aenter__(self) -> Planner:
         try:
-            if self._starts_connector:
-                await self._start_kubernetes()
+            if isinstance(self.connector, KubernetesConnector):
+                await self._start_kubernetes(self.connector)
             self._register_all()
             registration = self.config.plugin_registration
             if registration.endpoints or registration.static_plugins:
@@ -105,10 +104,8 @@ class Planner:
     ) -> None:
         await self.aclose()
 
-    async def _start_kubernetes(self) -> None:
+    async def _start_kubernetes(self, connector: KubernetesConnector) -> None:
         """Find and check the targets; take GPUs per engine from them where the config is silent."""
-        connector = self.connector
-        assert isinstance(connector, KubernetesConnector)
         try:
             await connector.start()
             found = await connector.gpus_per_engine()

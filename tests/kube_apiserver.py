@@ -2,9 +2,9 @@
 
 A real API server cannot run here, so this one follows the parts of its HTTP API the planner uses:
 discovery (`/apis/{group}/{version}`), namespaced objects with GET / PATCH (merge and JSON patch,
-`test` ops included) / PUT / POST, the `/scale` subresource, pod lists by label selector, and
-Leases. Every write bumps a resourceVersion; a write carrying a stale one is answered 409, a
-failed JSON-patch `test` 422, a missing object 404, all as `Status` objects. Tests add faults
+`test` ops included) / PUT, and the `/scale` subresource. Every write bumps a resourceVersion; a
+write carrying a stale one is answered 409, a failed JSON-patch `test` 422, a missing object 404,
+all as `Status` objects. Tests add faults
 (status codes, delays) and RBAC-shaped 403s, and see every request.
 """
 
@@ -90,7 +90,7 @@ class KubeStandIn:
     # -- HTTP -----------------------------------------------------------------------------------
     def handle(self, method: str, raw_path: str, content_type: str, body: bytes) -> tuple[int, dict[str, Any]]:
         url = urllib.parse.urlparse(raw_path)
-        path, query = url.path, dict(urllib.parse.parse_qsl(url.query))
+        path = url.path
         self.requests.append((method, path))
         for fault in self.faults:
             if fault.times > 0 and fault.method == method and fault.path_contains in path:
@@ -113,16 +113,16 @@ class KubeStandIn:
         if len(rest) < 3 or rest[0] != "namespaces":
             return 404, status(404, "NotFound", f"no route {path}")
         namespace, plural, name, sub = rest[1], rest[2], (rest[3:4] or [""])[0], (rest[4:5] or [""])[0]
-        verb = {"GET": "get" if name else "list", "PATCH": "patch", "PUT": "update", "POST": "create"}[method]
+        verb = {"GET": "get" if name else "list", "PATCH": "patch", "PUT": "update"}.get(method, method.lower())
         resource = f"{plural}/{sub}" if sub else plural
         if (verb, resource) in self.forbidden or (self.allowed is not None and (verb, resource) not in self.allowed):
             return 403, status(
                 403, "Forbidden", f'{plural} "{name}" is forbidden: User "system:serviceaccount:test:planner" '
                 f'cannot {verb} resource "{plural}{"/" + sub if sub else ""}" in API group "{group_version}"',
             )  # fmt: skip
+        if not name:
+            return 404, status(404, "NotFound", f"collections are not served: {path}")
         with self.lock:
-            if not name:
-                return self._collection(method, group_version, plural, namespace, query, body)
             key = (group_version, plural, namespace, name)
             obj = self.objects.get(key)
             if obj is None:
@@ -154,27 +154,6 @@ class KubeStandIn:
             return 404, status(404, "NotFound", f"the server could not find the requested resource ({group_version})")
         return 200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
                      "resources": resources}  # fmt: skip
-
-    def _collection(
-        self, method: str, group_version: str, plural: str, namespace: str, query: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, Any]]:
-        if method == "POST":
-            obj = json.loads(body)
-            key = (group_version, plural, namespace, obj["metadata"]["name"])
-            if key in self.objects:
-                return 409, status(409, "AlreadyExists", f'{plural} "{key[3]}" already exists')
-            created = self.put(group_version, plural, namespace, obj)
-            self._written(key)
-            return 201, copy.deepcopy(created)
-        wanted = dict(p.split("=", 1) for p in query.get("labelSelector", "").split(",") if "=" in p)
-        items = [
-            copy.deepcopy(o)
-            for (gv, pl, ns, _), o in sorted(self.objects.items())
-            if (gv, pl, ns) == (group_version, plural, namespace)
-            and all((o["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
-        ]
-        return 200, {"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": str(self.resource_version)},
-                     "items": items}  # fmt: skip
 
     def _stale(self, obj: dict[str, Any], given: Any) -> bool:
         return given is not None and str(given) != obj["metadata"]["resourceVersion"]
@@ -275,7 +254,7 @@ def serve(standin: KubeStandIn) -> Iterator[str]:
                 self.end_headers()
                 self.wfile.write(data)
 
-        do_GET = do_PATCH = do_PUT = do_POST = _answer
+        do_GET = do_PATCH = do_PUT = _answer
 
         def log_message(self, *args: Any) -> None:
             pass

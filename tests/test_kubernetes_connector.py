@@ -352,7 +352,6 @@ def test_the_daemon_scales_kubernetes_and_records_a_failed_apply(kube: Any) -> N
     records = _planner_ticks(path, 1)
     assert records[0].outcome == "apply_failed"
     assert "HTTP 500" in records[0].reason
-    standin.faults.clear()
 
 
 def test_the_daemon_applies_through_kubernetes(kube: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -75,8 +76,6 @@ def load_api_client(kubeconfig: str | None, context: str | None) -> k8s.ApiClien
 
 
 def _message(exc: ApiException) -> str:
-    import json
-
     try:
         body = json.loads(exc.body or "")
         return str(body.get("message") or exc.reason)
@@ -85,13 +84,12 @@ def _message(exc: ApiException) -> str:
 
 
 class KubeApi:
-    """The typed APIs of one ApiClient, every call run in a worker thread with a timeout."""
+    """The custom-objects API of one ApiClient (it reaches any group's objects and `/scale`), every call
+    run in a worker thread with a timeout."""
 
     def __init__(self, api_client: k8s.ApiClient, clock: Clock, timeout_s: float) -> None:
         self.api_client = api_client
         self.custom = k8s.CustomObjectsApi(api_client)
-        self.core = k8s.CoreV1Api(api_client)
-        self.coordination = k8s.CoordinationV1Api(api_client)
         self.clock = clock
         self.timeout_s = timeout_s
 

@@ -34,6 +34,10 @@ class ScaleTarget(Protocol):
         """Set replicas, refused with KubeConflict if the object changed since `state` was read."""
         ...
 
+    async def gpus_per_engine(self) -> int | None:
+        """GPUs one engine's pod asks for, where the workload states it."""
+        ...
+
 
 def gpu_limit(resources: Any) -> int | None:
     """GPUs from a resources block: Kubernetes' `nvidia.com/gpu` or Dynamo's `gpu` limit."""

@@ -89,8 +89,7 @@ class KubernetesConnector:
         """GPUs per engine read from each target's pod template, where it states them."""
         found: dict[Role, int] = {}
         for role, target in self.targets.items():
-            reader = getattr(target, "gpus_per_engine", None)
-            count = await reader() if reader is not None else None
+            count = await target.gpus_per_engine()
             if count:
                 found[role] = count
         return found
@@ -159,7 +158,8 @@ class KubernetesConnector:
         target = self.targets.get(role)
         if target is None:
             raise ConnectorError(f"decision names {role.value}, which this deployment does not scale")
-        for attempt in range(self.settings.conflict_retries + 1):
+        attempt = 0
+        while True:
             state = await target.read()
             self._note_desired(role, state.desired)
             held = self.held_reason(role)
@@ -171,13 +171,13 @@ class KubernetesConnector:
             try:
                 await target.scale(replicas, state)
             except KubeConflict as exc:
-                if attempt == self.settings.conflict_retries:
-                    raise ConnectorError(f"{exc} (still conflicting after {attempt + 1} tries)") from None
+                attempt += 1
+                if attempt > self.settings.conflict_retries:
+                    raise ConnectorError(f"{exc} (still conflicting after {attempt} tries)") from None
                 log.info("kubernetes: %s (re-reading and retrying)", exc)
                 continue
             self._applied[role] = replicas
             return None
-        return None  # unreachable: the loop returns or raises
 
     async def wait_ready(self, deadline: float) -> bool:
         while True:
