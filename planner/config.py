@@ -16,14 +16,19 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from planner_sdk import Role
 
-from .config_sections import (
+from .config_kubernetes import (
+    HaConfig,
     KubernetesConfig,
     KubernetesTargets,
+    KubernetesWorkers,
+    ScaleTargetRef,
+    WorkerDiscoveryConfig,
+)
+from .config_sections import (
     PluginEntry,
     PluginRegistrationConfig,
     PrometheusConfig,
     SafetyConfig,
-    ScaleTargetRef,
     SchedulingConfig,
     SimulationConfig,
     StaticPluginConfig,
@@ -48,6 +53,9 @@ __all__ = [
     "KubernetesConfig",
     "KubernetesTargets",
     "ScaleTargetRef",
+    "KubernetesWorkers",
+    "WorkerDiscoveryConfig",
+    "HaConfig",
     "load_config",
     "read_config_file",
     "parse_override",
@@ -161,6 +169,7 @@ class PlannerConfig(BaseSettings):
     model_name: str | None = Field(None, description="Only traffic for this model (frontend source).")
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)  # reads DYN_NAMESPACE per load
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)  # reads DYN_PARENT_DGD_K8S_NAME
+    ha: HaConfig = Field(default_factory=HaConfig)  # reads POD_NAME
 
     scheduling: SchedulingConfig = SchedulingConfig()
     plugin_registration: PluginRegistrationConfig = PluginRegistrationConfig()
@@ -232,6 +241,13 @@ class PlannerConfig(BaseSettings):
                     "environment 'kubernetes' needs kubernetes.dgd_name (or env DYN_PARENT_DGD_K8S_NAME) "
                     f"or kubernetes.targets for every role; missing: {missing}"
                 )
+            if self.worker_metrics and k8s.workers.for_roles(self.roles):
+                raise ValueError(
+                    "worker_metrics and kubernetes.workers are both set: list the workers, or let them be "
+                    "found by label, not both"
+                )
+        elif self.ha.enabled:
+            raise ValueError(f"ha.enabled needs environment 'kubernetes' (a Lease), not {self.environment!r}")
         if self.max_gpu_budget >= 0:
             floor = sum(self.min_endpoint_for(r) * self.gpus_per_engine(r) for r in self.roles)
             if floor > self.max_gpu_budget:

@@ -1,14 +1,11 @@
-"""The sections of PlannerConfig: scheduling, plugin registration, safety, simulation, workers."""
+"""The sections of PlannerConfig: scheduling, plugin registration, safety, simulation, Prometheus."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from planner_sdk import Role
 
 __all__ = [
     "Section",
@@ -22,9 +19,6 @@ __all__ = [
     "SafetyConfig",
     "SimulationConfig",
     "PrometheusConfig",
-    "ScaleTargetRef",
-    "KubernetesTargets",
-    "KubernetesConfig",
 ]
 
 
@@ -171,39 +165,3 @@ class PrometheusConfig(Section):
         if self.bearer_token and self.bearer_token_file:
             raise ValueError("bearer_token and bearer_token_file are both set: give one")
         return self
-
-
-class ScaleTargetRef(Section):
-    """A workload with a `/scale` subresource: Deployment, StatefulSet, LeaderWorkerSet, a CRD."""
-
-    api_version: str = Field(pattern=r"^[a-z0-9.-]+/v[0-9a-z]+$", description="e.g. apps/v1")
-    kind: str = Field(min_length=1, description="e.g. Deployment")
-    name: str = Field(min_length=1)
-
-
-class KubernetesTargets(Section):
-    prefill: ScaleTargetRef | None = None
-    decode: ScaleTargetRef | None = None
-    agg: ScaleTargetRef | None = None
-
-    def for_roles(self, roles: Sequence[Role]) -> dict[Role, dict[str, str]]:
-        refs = {role: getattr(self, role.value) for role in roles}
-        return {role: ref.model_dump() for role, ref in refs.items() if ref is not None}
-
-
-class KubernetesConfig(Section):
-    """`environment: kubernetes`: what to scale and how to reach the API server."""
-
-    kubeconfig: str | None = Field(None, description="Kubeconfig file; default $KUBECONFIG, else in-cluster.")
-    context: str | None = Field(None, description="Kubeconfig context; default its current one.")
-    dgd_name: str | None = Field(
-        default_factory=lambda: os.environ.get("DYN_PARENT_DGD_K8S_NAME") or None,
-        description="The DynamoGraphDeployment to scale (env DYN_PARENT_DGD_K8S_NAME).",
-    )
-    targets: KubernetesTargets = Field(default_factory=KubernetesTargets)
-    request_timeout_seconds: float = Field(10.0, gt=0, description="Each API call's timeout.")
-    manual_override_hold_seconds: float = Field(
-        600.0, ge=0, description="How long replicas someone else set are respected."
-    )
-    conflict_retries: int = Field(3, ge=0, description="Re-read and retry this often on a write conflict.")
-    backoff_seconds: float = Field(5.0, gt=0, description="First back-off after a 5xx or timeout; doubles, max 60 s.")

@@ -8,12 +8,14 @@ from types import TracebackType
 
 import anyio
 
+from planner_plugins.builtins import worker_metrics_plugin
+from planner_plugins.observe import in_flight
 from planner_sdk import Plugin, Role
 
 from .clock import Clock, WallClock
 from .config import PlannerConfig
 from .connectors.base import Connector
-from .connectors.kubernetes import KubernetesConnector
+from .connectors.kubernetes import KubernetesConnector, LeaseElection
 from .errors import ConfigError, ConnectorError, PlannerError
 from .loading import FoundPlugin, discover_plugins
 from .pipeline.record import DecisionRecorder, TickRecord
@@ -66,6 +68,7 @@ class Planner:
         self.connector = connector
         self.registry = PluginRegistry()
         self._extra = list(plugins)
+        self._found: list[FoundPlugin] = []  # plugins the deployment called for (worker discovery)
         self._discover = discover
         self._on_record = on_record
         self._recorder: DecisionRecorder | None = None
@@ -75,6 +78,7 @@ class Planner:
         )
         self.last_record: TickRecord | None = None
         self.remote: RegistryServer | None = None
+        self.election: LeaseElection | None = None
         self._closed = False
         self._entered = False
 
@@ -82,6 +86,8 @@ class Planner:
         try:
             if isinstance(self.connector, KubernetesConnector):
                 await self._start_kubernetes(self.connector)
+            if self.config.ha.enabled:
+                await self._start_election()
             self._register_all()
             registration = self.config.plugin_registration
             if registration.endpoints or registration.static_plugins:
@@ -126,9 +132,26 @@ class Planner:
             log.info("GPUs per engine from the deployment: %s", updates)
             self.config = self.config.model_copy(update=updates)
             self.pipeline.reconfigure(self.config)
+        if connector.workers and "builtin_worker_metrics" not in self.config.disabled_plugins:
+            scraper = worker_metrics_plugin(self.pipeline.view.settings, discover=connector.worker_endpoints)
+            connector.in_flight = lambda: {worker: in_flight(load) for worker, load in scraper.latest.items()}
+            self._found.append(FoundPlugin(scraper, "builtin"))
+
+    async def _start_election(self) -> None:
+        """Join the election; the first round runs now, so a lone replica leads from its first tick."""
+        connector = self.connector
+        if not isinstance(connector, KubernetesConnector):
+            raise ConfigError(["ha.enabled: leader election needs the Kubernetes connector (environment kubernetes)"])
+
+        def changed(leading: bool) -> None:
+            connector.forget_applied()  # what another leader applied is not a manual override
+
+        self.election = LeaseElection(connector.api, connector.namespace, self.config.ha, self.clock, changed)
+        await self.election.try_acquire_or_renew()
+        self.pipeline.leadership = self.election
 
     def _register_all(self) -> None:
-        found: list[FoundPlugin] = []
+        found = list(self._found)
         if self._discover:
             found += discover_plugins(self.config, self.pipeline.view.settings)
         if self.world is not None:
@@ -150,10 +173,13 @@ class Planner:
         """Tick until `stop()` (or `max_ticks`); the first tick starts at once."""
         if self._closed:
             raise PlannerError("this planner is closed")
-        if self.remote is None:
+        if self.remote is None and self.election is None:
             return await self.scheduler.run(max_ticks=max_ticks)
         async with anyio.create_task_group() as group:
-            group.start_soon(self.remote.service.evict_forever)
+            if self.remote is not None:
+                group.start_soon(self.remote.service.evict_forever)
+            if self.election is not None:
+                group.start_soon(self.election.run)
             stats = await self.scheduler.run(max_ticks=max_ticks)
             group.cancel_scope.cancel()
         return stats
@@ -165,6 +191,8 @@ class Planner:
             reasons.append("not started" if not self._closed else "stopped")
         if self.pipeline.connector_error is not None:
             reasons.append(f"deployment unreachable: {self.pipeline.connector_error}")
+        if self.election is not None:
+            reasons += self.election.not_ready()
         return reasons
 
     def stop(self) -> None:
@@ -184,6 +212,8 @@ class Planner:
                 log.warning("plugin %s failed to close: %s", entry.id, exc)
         if self.remote is not None:
             await self.remote.stop()
+        if self.election is not None:
+            await self.election.release()
         await self.connector.aclose()
         if self._recorder is not None:
             self._recorder.close()

@@ -8,3 +8,6 @@ import pytest
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+pytest_plugins = ["kube_fixtures"]  # the `kube` fixture: a Kubernetes API stand-in and a kubeconfig for it

@@ -61,6 +61,17 @@ class Propose(ProposePlugin):
         return self._answer
 
 
+class CyclingPropose(ProposePlugin):
+    """Asks for 1, 2, 3, 1, ... prefill engines on successive ticks, so every tick is a decision.
+    Built by config (`helpers:CyclingPropose`) in planner processes the tests start."""
+
+    def __init__(self, interval_seconds: float = 1.0) -> None:
+        self.spec = spec("cycling", Stage.PROPOSE, interval_seconds)
+
+    async def propose(self, ctx: TickContext) -> ProposeResult:
+        return set_targets(1 + ctx.tick_id % 3, 1)
+
+
 class Clamp(ClampPlugin):
     def __init__(self, plugin_id: str, answer: ProposeResult, **kw: Any) -> None:
         self.spec = spec(plugin_id, Stage.CLAMP, **kw)

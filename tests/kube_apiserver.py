@@ -2,10 +2,12 @@
 
 A real API server cannot run here, so this one follows the parts of its HTTP API the planner uses:
 discovery (`/apis/{group}/{version}`), namespaced objects with GET / PATCH (merge and JSON patch,
-`test` ops included) / PUT, and the `/scale` subresource. Every write bumps a resourceVersion; a
-write carrying a stale one is answered 409, a failed JSON-patch `test` 422, a missing object 404,
-all as `Status` objects. Tests add faults
-(status codes, delays) and RBAC-shaped 403s, and see every request.
+`test` ops included) / PUT, collections listed by label selector (pods) and POST to create one
+(Leases), and the `/scale` subresource. Every write
+bumps a resourceVersion; a write carrying a stale one is answered 409, creating an object that exists
+409 AlreadyExists, a failed JSON-patch `test` 422, a missing object 404, all as `Status` objects.
+Tests add faults (status codes, delays) and RBAC-shaped 403s, and see every request with the bearer
+token that made it (`requests_by`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class KubeStandIn:
     forbidden: set[tuple[str, str]] = field(default_factory=set)  # (verb, plural or plural/sub)
     allowed: set[tuple[str, str]] | None = None  # when set, RBAC allows only these
     requests: list[tuple[str, str]] = field(default_factory=list)
+    requests_by: list[tuple[str, str, str]] = field(default_factory=list)  # (bearer token, method, path)
     on_write: Callable[[Key, dict[str, Any]], None] | None = None  # a "controller" reacting to writes
     resource_version: int = 100
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -88,10 +91,13 @@ class KubeStandIn:
         return [path for m, path in self.requests if m == method]
 
     # -- HTTP -----------------------------------------------------------------------------------
-    def handle(self, method: str, raw_path: str, content_type: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    def handle(
+        self, method: str, raw_path: str, content_type: str, body: bytes, token: str = ""
+    ) -> tuple[int, dict[str, Any]]:
         url = urllib.parse.urlparse(raw_path)
         path = url.path
         self.requests.append((method, path))
+        self.requests_by.append((token, method, path))
         for fault in self.faults:
             if fault.times > 0 and fault.method == method and fault.path_contains in path:
                 fault.times -= 1
@@ -113,13 +119,18 @@ class KubeStandIn:
         if len(rest) < 3 or rest[0] != "namespaces":
             return 404, status(404, "NotFound", f"no route {path}")
         namespace, plural, name, sub = rest[1], rest[2], (rest[3:4] or [""])[0], (rest[4:5] or [""])[0]
-        verb = {"GET": "get" if name else "list", "PATCH": "patch", "PUT": "update"}.get(method, method.lower())
+        verbs = {"GET": "get" if name else "list", "PATCH": "patch", "PUT": "update", "POST": "create"}
+        verb = verbs.get(method, method.lower())
         resource = f"{plural}/{sub}" if sub else plural
         if (verb, resource) in self.forbidden or (self.allowed is not None and (verb, resource) not in self.allowed):
             return 403, status(
                 403, "Forbidden", f'{plural} "{name}" is forbidden: User "system:serviceaccount:test:planner" '
                 f'cannot {verb} resource "{plural}{"/" + sub if sub else ""}" in API group "{group_version}"',
             )  # fmt: skip
+        if not name and method == "POST":
+            return self._create((group_version, plural, namespace), json.loads(body))
+        if not name and method == "GET":
+            return self._list((group_version, plural, namespace), urllib.parse.parse_qs(url.query))
         if not name:
             return 404, status(404, "NotFound", f"collections are not served: {path}")
         with self.lock:
@@ -154,6 +165,39 @@ class KubeStandIn:
             return 404, status(404, "NotFound", f"the server could not find the requested resource ({group_version})")
         return 200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
                      "resources": resources}  # fmt: skip
+
+    def _create(self, where: tuple[str, str, str], obj: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        name = (obj.get("metadata") or {}).get("name")
+        if not name:
+            return 422, status(422, "Invalid", "metadata.name: Required value")
+        with self.lock:
+            key = (*where, name)
+            if key in self.objects:
+                return 409, status(409, "AlreadyExists", f'{where[1]} "{name}" already exists')
+            obj["metadata"].pop("resourceVersion", None)
+            created = self.put(where[0], where[1], where[2], obj)
+            self._written(key)
+            return 201, created
+
+    def _list(self, where: tuple[str, str, str], query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        """A collection, filtered by an equality-based `labelSelector` (`a=b,c!=d`)."""
+        selector = [term.strip() for term in (query.get("labelSelector") or [""])[0].split(",") if term.strip()]
+
+        def matches(labels: dict[str, str]) -> bool:
+            for term in selector:
+                negated = "!=" in term
+                key, _, value = term.partition("!=" if negated else "=")
+                if (labels.get(key) == value.lstrip("=")) == negated:
+                    return False
+            return True
+
+        with self.lock:
+            items = [
+                copy.deepcopy(obj) for key, obj in sorted(self.objects.items())
+                if key[:3] == where and matches((obj.get("metadata") or {}).get("labels") or {})
+            ]  # fmt: skip
+            version = str(self.resource_version)
+        return 200, {"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": version}, "items": items}
 
     def _stale(self, obj: dict[str, Any], given: Any) -> bool:
         return given is not None and str(given) != obj["metadata"]["resourceVersion"]
@@ -245,7 +289,8 @@ def serve(standin: KubeStandIn) -> Iterator[str]:
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            code, payload = standin.handle(self.command, self.path, self.headers.get("Content-Type", ""), body)
+            token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+            code, payload = standin.handle(self.command, self.path, self.headers.get("Content-Type", ""), body, token)
             data = json.dumps(payload).encode()
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.send_response(code)
@@ -254,7 +299,7 @@ def serve(standin: KubeStandIn) -> Iterator[str]:
                 self.end_headers()
                 self.wfile.write(data)
 
-        do_GET = do_PATCH = do_PUT = _answer
+        do_GET = do_PATCH = do_PUT = do_POST = _answer
 
         def log_message(self, *args: Any) -> None:
             pass

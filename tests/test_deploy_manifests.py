@@ -18,12 +18,12 @@ import anyio
 import kubernetes_validate
 import pytest
 import yaml
-from test_kubernetes_connector import deployment_standin, dynamo_standin
 
 from kube_apiserver import KubeStandIn, kubeconfig, serve
+from kube_fixtures import deployment_standin, dynamo_standin
 from planner import VirtualClock
 from planner.config import load_config
-from planner.connectors.kubernetes import KubernetesConnector
+from planner.connectors.kubernetes import KubernetesConnector, LeaseElection
 from planner.errors import ConnectorError
 from planner_sdk import Decision, Role
 
@@ -62,7 +62,9 @@ def test_every_rendered_manifest_is_valid_against_the_kubernetes_schemas(overlay
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_deployment_is_non_root_probed_and_mounts_its_config(overlay: str) -> None:
     docs = render(overlay)
-    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 2  # one leader, one warm follower
+    pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
@@ -79,13 +81,15 @@ def test_the_shipped_planner_config_loads_with_the_deployments_environment(
     docs = render(overlay)
     (container,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
     for variable in container["env"]:
-        monkeypatch.setenv(variable["name"], variable["value"])
+        monkeypatch.setenv(variable["name"], variable.get("value", "planner-7d9c-x2k4"))  # POD_NAME: the pod's
     path = tmp_path / "planner.yaml"
     path.write_text(one(docs, "ConfigMap")["data"]["planner.yaml"])
     config = load_config(path)
     assert config.environment == "kubernetes"
     assert config.health_port == 8080
     assert config.metric_pulling_prometheus_endpoint is not None
+    assert config.ha.enabled
+    assert config.ha.identity == "planner-7d9c-x2k4"
 
 
 def granted(role: dict[str, Any]) -> set[tuple[str, str]]:
@@ -93,7 +97,8 @@ def granted(role: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def connector_round(standin: KubeStandIn, overlay: str, tmp_path: Path) -> None:
-    """What the daemon does: start, read, scale up (through whichever path the target offers)."""
+    """What the daemon does: start, lead (create the Lease, claim an id), read, find the workers, scale
+    up and down (through whichever path the target offers; pods marked first), hand the Lease back."""
     config_text = one(render(overlay), "ConfigMap")["data"]["planner.yaml"]
     settings = yaml.safe_load(config_text)
     path = tmp_path / "kubeconfig"
@@ -102,14 +107,29 @@ def connector_round(standin: KubeStandIn, overlay: str, tmp_path: Path) -> None:
         k8s = {**settings.get("kubernetes", {}), "kubeconfig": str(path)}
         if "targets" not in k8s:
             k8s["dgd_name"] = "graph"
-        config = load_config(None, [f"kubernetes={k8s}", "environment=kubernetes", "namespace=llm"])
+        ha = settings.get("ha", {})
+        config = load_config(None, [f"kubernetes={k8s}", f"ha={ha}", "environment=kubernetes", "namespace=llm"])
+        assert config.ha.enabled
         connector = KubernetesConnector(config, VirtualClock())
 
         async def main() -> None:
             try:
                 await connector.start()
+                election = LeaseElection(connector.api, connector.namespace, config.ha, connector.clock)
+                if not await election.try_acquire_or_renew():
+                    raise ConnectorError(f"not the leader: {election.error}")
+                claim = await election.claim_decision_id(1)
+                if claim.decision_id is None:
+                    raise ConnectorError(claim.reason)
                 await connector.current_replicas()
-                await connector.apply(Decision(1, {Role.PREFILL: 5, Role.DECODE: 4}))
+                workers = await connector.worker_endpoints()
+                connector.in_flight = lambda: {worker.worker_id: 1.0 for worker in workers}
+                await connector.apply(Decision(claim.decision_id, {Role.PREFILL: 5, Role.DECODE: 4}))
+                notes = await connector.apply(Decision(claim.decision_id + 1, {Role.PREFILL: 1, Role.DECODE: 1}))
+                refused = [note for note in notes if "HTTP 403" in note]  # a scale-down goes on without marks
+                if refused:
+                    raise ConnectorError(refused[0])
+                await election.release()
             finally:
                 await connector.aclose()
 

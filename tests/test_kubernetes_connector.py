@@ -7,7 +7,6 @@ and the real `kubernetes` client talks to it through a kubeconfig file.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,97 +14,22 @@ import anyio
 import pytest
 
 from helpers import Propose, set_targets
-from kube_apiserver import Fault, KubeStandIn, kubeconfig, serve
-from planner import Planner, PlannerConfig, TickRecord, VirtualClock, WallClock
+from kube_apiserver import Fault
+from kube_fixtures import (
+    DGD_V,
+    NS,
+    TARGETS,
+    D,
+    P,
+    deployment_standin,
+    dynamo_standin,
+    make_config,
+)
+from planner import Planner, TickRecord, VirtualClock, WallClock
 from planner.config import load_config
 from planner.connectors.kubernetes import KubernetesConnector, KubeUnavailable
 from planner.errors import ConnectorError
-from planner_sdk import Decision, Role
-
-NS = "llm"
-P, D = Role.PREFILL, Role.DECODE
-DGD_V = "nvidia.com/v1beta1"
-
-
-def dgd(name: str = "graph", prefill: int = 2, decode: int = 1, **service_extra: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": DGD_V, "kind": "DynamoGraphDeployment", "metadata": {"name": name},
-        "spec": {"services": {
-            "Frontend": {"componentType": "frontend", "replicas": 1},
-            "pf": {"componentType": "worker", "subComponentType": "prefill", "replicas": prefill,
-                   "resources": {"limits": {"gpu": "2"}}, **service_extra},
-            "dec": {"componentType": "worker", "subComponentType": "decode", "replicas": decode},
-        }},
-        "status": {"services": {"pf": {"readyReplicas": prefill, "availableReplicas": prefill},
-                                "dec": {"readyReplicas": decode}}},
-    }  # fmt: skip
-
-
-def adapter(name: str, replicas: int) -> dict[str, Any]:
-    return {"metadata": {"name": name}, "spec": {"replicas": replicas}, "status": {"replicas": replicas}}
-
-
-def deployment(name: str, replicas: int, ready: int | None = None, gpus: int = 1) -> dict[str, Any]:
-    container = {"name": "engine", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}
-    return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": {"app": name}},
-        "spec": {"replicas": replicas, "template": {"spec": {"containers": [container]}}},
-        "status": {"replicas": replicas, "readyReplicas": replicas if ready is None else ready},
-    }  # fmt: skip
-
-
-def dynamo_standin(version: str = "v1beta1", adapters: bool = True) -> KubeStandIn:
-    standin = KubeStandIn()
-    gv = f"nvidia.com/{version}"
-    standin.add_kind(gv, "DynamoGraphDeployment", "dynamographdeployments", scalable=False)
-    standin.add_kind(gv, "DynamoGraphDeploymentScalingAdapter", "dynamographdeploymentscalingadapters")
-    graph = dgd()
-    graph["apiVersion"] = gv
-    standin.put(gv, "dynamographdeployments", NS, graph)
-    if adapters:
-        standin.put(gv, "dynamographdeploymentscalingadapters", NS, adapter("graph-pf", 2))
-        standin.put(gv, "dynamographdeploymentscalingadapters", NS, adapter("graph-dec", 1))
-    return standin
-
-
-def deployment_standin() -> KubeStandIn:
-    standin = KubeStandIn()
-    standin.add_kind("apps/v1", "Deployment", "deployments")
-    standin.add_kind("apps/v1", "ControllerRevision", "controllerrevisions", scalable=False)
-    standin.put("apps/v1", "deployments", NS, deployment("vllm-prefill", 2, gpus=4))
-    standin.put("apps/v1", "deployments", NS, deployment("vllm-decode", 3))
-    return standin
-
-
-TARGETS = {
-    "prefill": {"api_version": "apps/v1", "kind": "Deployment", "name": "vllm-prefill"},
-    "decode": {"api_version": "apps/v1", "kind": "Deployment", "name": "vllm-decode"},
-}
-
-
-@pytest.fixture
-def kube(tmp_path: Path) -> Iterator[tuple[Path, Any]]:
-    """Yields (kubeconfig path, serve) so a test picks its stand-in, then points the client at it."""
-    path = tmp_path / "kubeconfig"
-
-    def start(standin: KubeStandIn) -> Any:
-        context = serve(standin)
-        url = context.__enter__()
-        path.write_text(kubeconfig(url, NS))
-        opened.append(context)
-        return url
-
-    opened: list[Any] = []
-    yield path, start
-    for context in opened:
-        context.__exit__(None, None, None)
-
-
-def make_config(path: Path, **settings: Any) -> PlannerConfig:
-    k8s = {"kubeconfig": str(path), "request_timeout_seconds": 1.0, **settings.pop("kubernetes", {})}
-    if "targets" not in k8s:
-        k8s.setdefault("dgd_name", "graph")
-    return PlannerConfig(environment="kubernetes", namespace=NS, max_gpu_budget=-1, kubernetes=k8s, **settings)
+from planner_sdk import Decision
 
 
 def run(connector: KubernetesConnector, work: Any) -> Any:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from planner_sdk import Decision, ReplicaCount, Role
 
-__all__ = ["Connector"]
+__all__ = ["Connector", "DecisionClaim", "Leadership"]
 
 
 @runtime_checkable
@@ -31,3 +32,20 @@ class Connector(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class DecisionClaim:
+    """The id a decision may be applied under, or (None) the tick's outcome and why it may not."""
+
+    decision_id: int | None
+    outcome: str
+    reason: str
+
+
+class Leadership(Protocol):
+    """Who may apply: with several planner replicas, only the one that claims the next decision id."""
+
+    async def claim_decision_id(self, at_least: int) -> DecisionClaim:
+        """The id to apply under (at least `at_least`, above any id any replica used), or why not."""
+        ...

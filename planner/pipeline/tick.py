@@ -19,7 +19,7 @@ from planner_sdk import (
 
 from ..clock import Clock
 from ..config import PlannerConfig
-from ..connectors.base import Connector
+from ..connectors.base import Connector, Leadership
 from ..errors import ConnectorError
 from ..registry import CircuitBreaker, PluginRegistry
 from .clamp import apply_clamps
@@ -91,6 +91,7 @@ class TickPipeline:
         self.guard = SafetyGuard(safety_limits(config))
         self.last_decision_id = 0
         self.connector_error: str | None = None  # why the last tick could not read the deployment
+        self.leadership: Leadership | None = None  # with HA, the leader election that hands out decision ids
 
     def reconfigure(self, config: PlannerConfig) -> None:
         """Take a config the deployment refined (GPUs per engine) before the first tick."""
@@ -199,9 +200,29 @@ class TickPipeline:
         assert record.targets is not None
         if self.clock.monotonic() >= deadline:
             return  # the deadline passed: the scope is cancelled and the tick applies nothing
-        self.last_decision_id += 1
+        # Shielded: once a decision id is claimed and handed to the connector, it completes whatever
+        # the deadline, so the lease and the deployment never see half a decision.
+        with anyio.CancelScope(shield=True):
+            decision = await self._claim_and_apply(record)
+        if decision is None:
+            return
+        appliers = self.registry.for_stage(Stage.APPLY)
+        if appliers:
+            await run_concurrently(appliers, ctx, slot, settings, decision)
+
+    async def _claim_and_apply(self, record: TickRecord) -> Decision | None:
+        """The decision applied (or advisory), or None when it could not be (the record says why)."""
+        assert record.targets is not None
+        decision_id = self.last_decision_id + 1
+        if self.leadership is not None and not self.config.advisory:
+            claim = await self.leadership.claim_decision_id(decision_id)
+            if claim.decision_id is None:  # a follower plans but does not apply, nor use up an id
+                record.outcome, record.reason = claim.outcome, claim.reason
+                return None
+            decision_id = claim.decision_id
+        self.last_decision_id = decision_id
         decision = Decision(
-            decision_id=self.last_decision_id,
+            decision_id=decision_id,
             targets=dict(record.targets),
             advisory=self.config.advisory,
             reasons=tuple(record.merge_reasons + record.clamp_reasons + record.safety_reasons),
@@ -209,24 +230,20 @@ class TickPipeline:
         record.decision_id = decision.decision_id
         if self.config.advisory:
             record.outcome = "advisory"
-            return
-        # Shielded: once a decision is handed to the connector it completes, whatever the deadline.
-        with anyio.CancelScope(shield=True):
-            try:
-                notes = await self.connector.apply(decision)
-            except ConnectorError as exc:  # the deployment refused or did not answer: a later tick retries
-                record.outcome, record.reason = "apply_failed", f"connector failed to apply: {exc}"
-                return
-            except Exception as exc:
-                record.outcome, record.reason = "skipped_error", f"connector failed to apply: {exc}"
-                return
-            record.outcome = "applied"
-            record.connector_notes = list(notes or ())
-            if record.connector_notes:
-                record.reason = "; ".join(record.connector_notes)
-        appliers = self.registry.for_stage(Stage.APPLY)
-        if appliers:
-            await run_concurrently(appliers, ctx, slot, settings, decision)
+            return None
+        try:
+            notes = await self.connector.apply(decision)
+        except ConnectorError as exc:  # the deployment refused or did not answer: a later tick retries
+            record.outcome, record.reason = "apply_failed", f"connector failed to apply: {exc}"
+            return None
+        except Exception as exc:
+            record.outcome, record.reason = "skipped_error", f"connector failed to apply: {exc}"
+            return None
+        record.outcome = "applied"
+        record.connector_notes = list(notes or ())
+        if record.connector_notes:
+            record.reason = "; ".join(record.connector_notes)
+        return decision
 
     def _rejected(self, record: TickRecord, rejecters: list[str]) -> bool:
         if not rejecters:

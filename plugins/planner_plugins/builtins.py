@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from planner_sdk import Plugin, Role
@@ -12,7 +12,7 @@ from .perf import BUNDLED_PROFILE_DIR, PerfModel, ProfileError, load_profile
 from .predict import LoadPredict
 from .propose import PRESETS, LoadPropose, LoadThresholds, SizingSettings, SlaLoadSettings, ThroughputPropose
 
-__all__ = ["create_plugins", "load_thresholds", "prometheus_settings"]
+__all__ = ["create_plugins", "load_thresholds", "prometheus_settings", "worker_metrics_plugin"]
 
 
 def _roles(settings: Mapping[str, Any]) -> tuple[Role, ...]:
@@ -72,6 +72,22 @@ def prometheus_settings(settings: Mapping[str, Any]) -> PrometheusSettings:
     )
 
 
+def worker_metrics_plugin(
+    settings: Mapping[str, Any],
+    endpoints: Sequence[WorkerEndpoint] = (),
+    discover: Callable[[], Awaitable[Sequence[WorkerEndpoint]]] | None = None,
+) -> WorkerMetricsObserve:
+    """builtin_worker_metrics for a fixed list of workers, or for those `discover()` finds each tick;
+    scraped as often as the fastest loop that reads it."""
+    effective = settings["effective"]
+    intervals = [settings["load_adjustment_interval_seconds"]] if effective["load_enabled"] else []
+    intervals += [settings["throughput_adjustment_interval_seconds"]] if effective["throughput_enabled"] else []
+    intervals = intervals or [settings["throughput_adjustment_interval_seconds"]]
+    return WorkerMetricsObserve(
+        endpoints, float(min(intervals)), settings["worker_metrics_timeout_seconds"], discover=discover
+    )
+
+
 def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
     """builtin_prometheus_traffic when an endpoint is set and builtin_load_predict and
     builtin_throughput_propose when the throughput loop runs, builtin_load_propose when the load
@@ -84,10 +100,8 @@ def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
         plugins.append(PrometheusTraffic(prometheus_settings(settings), interval))
     workers = settings.get("worker_metrics") or []
     if workers:
-        intervals = [settings["load_adjustment_interval_seconds"]] if effective["load_enabled"] else []
-        intervals += [settings["throughput_adjustment_interval_seconds"]] if effective["throughput_enabled"] else []
         endpoints = [WorkerEndpoint(w["worker_id"], Role(w["role"]), w["url"]) for w in workers]
-        plugins.append(WorkerMetricsObserve(endpoints, min(intervals), settings["worker_metrics_timeout_seconds"]))
+        plugins.append(worker_metrics_plugin(settings, endpoints))
     if effective["throughput_enabled"]:
         interval = float(settings["throughput_adjustment_interval_seconds"])
         plugins.append(

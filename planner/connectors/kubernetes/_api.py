@@ -84,12 +84,13 @@ def _message(exc: ApiException) -> str:
 
 
 class KubeApi:
-    """The custom-objects API of one ApiClient (it reaches any group's objects and `/scale`), every call
-    run in a worker thread with a timeout."""
+    """The custom-objects API of one ApiClient (it reaches any group's objects and `/scale`) and the core
+    API (pods), every call run in a worker thread with a timeout."""
 
     def __init__(self, api_client: k8s.ApiClient, clock: Clock, timeout_s: float) -> None:
         self.api_client = api_client
         self.custom = k8s.CustomObjectsApi(api_client)
+        self.core = k8s.CoreV1Api(api_client)
         self.clock = clock
         self.timeout_s = timeout_s
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from planner_plugins.observe import WorkerEndpoint
 from planner_sdk import Decision, ReplicaCount, Role
 
 from ...clock import Clock
 from ...config import PlannerConfig
 from ...errors import ConnectorError
-from ._api import SERVICE_ACCOUNT_NAMESPACE, KubeApi, KubeConflict, KubeUnavailable, load_api_client
+from ._api import SERVICE_ACCOUNT_NAMESPACE, KubeApi, KubeConflict, KubeError, KubeUnavailable, load_api_client
+from ._pods import WorkerPod, deletion_cost, list_worker_pods, set_deletion_costs
 from ._resolve import resolve_dgd_targets, resolve_scale_targets
-from ._targets import ScaleTarget
+from ._targets import ScaleSubresourceTarget, ScaleTarget
 
 __all__ = ["KubernetesConnector", "resolve_namespace"]
 
@@ -44,6 +46,10 @@ class KubernetesConnector:
     scale, a GitOps sync) differs from what the planner last applied: it is respected for
     `kubernetes.manual_override_hold_seconds`, and said so. 5xx and timeouts back off, exponentially
     up to a minute; each tick that fails says `apply_failed`, and a later tick retries under a new id.
+
+    With `kubernetes.workers`, the engine pods are found by label (`worker_endpoints`, for scraping),
+    and before a Deployment is scaled down each of its pods is given a deletion cost equal to its
+    requests in flight (from `in_flight`), so the ReplicaSet stops the least busy engines.
     """
 
     def __init__(self, config: PlannerConfig, clock: Clock, api: KubeApi | None = None) -> None:
@@ -59,6 +65,9 @@ class KubernetesConnector:
         self._failures = 0
         self._backoff_until = -math.inf
         self._last_failure = ""
+        self.workers = self.settings.workers.for_roles(config.roles)
+        self.in_flight: Callable[[], Mapping[str, float | None]] | None = None  # worker id -> requests
+        self._pods: dict[Role, tuple[float, list[WorkerPod]]] = {}  # listed at (monotonic)
 
     @property
     def api(self) -> KubeApi:
@@ -93,6 +102,48 @@ class KubernetesConnector:
             if count:
                 found[role] = count
         return found
+
+    async def worker_pods(self, role: Role, *, fresh: bool = False) -> list[WorkerPod]:
+        """The role's pods by its label selector, re-listed after `worker_discovery_refresh_seconds`."""
+        now = self.clock.monotonic()
+        cached = self._pods.get(role)
+        if fresh or cached is None or now - cached[0] >= self.settings.worker_discovery_refresh_seconds:
+            pods = await list_worker_pods(self.api, self.namespace, self.workers[role].label_selector)
+            cached = self._pods[role] = (now, pods)
+        return cached[1]
+
+    async def worker_endpoints(self) -> list[WorkerEndpoint]:
+        """Where each ready engine pod serves its metrics; builtin_worker_metrics scrapes them each tick."""
+        endpoints = []
+        for role, spec in self.workers.items():
+            for pod in await self.worker_pods(role):
+                if pod.ready and pod.ip:
+                    host = f"[{pod.ip}]" if ":" in pod.ip else pod.ip
+                    endpoints.append(
+                        WorkerEndpoint(pod.name, role, f"{spec.scheme}://{host}:{spec.metrics_port}{spec.metrics_path}")
+                    )
+        return endpoints
+
+    async def _mark_victims(self, role: Role, target: ScaleTarget) -> str | None:
+        """Before a scale-down: deletion costs from the latest in-flight counts (say why if not)."""
+        if self.in_flight is None or role not in self.workers:
+            return None
+        if not (
+            isinstance(target, ScaleSubresourceTarget) and (target.group, target.plural) == ("apps", "deployments")
+        ):
+            return None  # only a ReplicaSet honours pod-deletion-cost
+        loads = self.in_flight()
+        try:
+            pods = await self.worker_pods(role, fresh=True)
+            await set_deletion_costs(self.api, self.namespace, {p.name: deletion_cost(loads.get(p.name)) for p in pods})
+        except KubeError as exc:  # the scale-down goes ahead; the controller picks the victims itself
+            return f"{role.value}: pod deletion costs not set ({exc}); the ReplicaSet chooses which engines stop"
+        return None
+
+    def forget_applied(self) -> None:
+        """Leadership changed: replicas another leader set are not someone else's override."""
+        self._applied.clear()
+        self._held.clear()
 
     def _note_desired(self, role: Role, desired: int) -> None:
         """Someone else changed the replicas if they differ from what the planner last applied."""
@@ -158,7 +209,7 @@ class KubernetesConnector:
         target = self.targets.get(role)
         if target is None:
             raise ConnectorError(f"decision names {role.value}, which this deployment does not scale")
-        attempt = 0
+        attempt, marked, note = 0, False, None
         while True:
             state = await target.read()
             self._note_desired(role, state.desired)
@@ -168,6 +219,8 @@ class KubernetesConnector:
             if state.desired == replicas:
                 self._applied[role] = replicas
                 return None
+            if replicas < state.desired and not marked:  # once: a conflict retry reuses the costs just set
+                note, marked = await self._mark_victims(role, target), True
             try:
                 await target.scale(replicas, state)
             except KubeConflict as exc:
@@ -177,7 +230,7 @@ class KubernetesConnector:
                 log.info("kubernetes: %s (re-reading and retrying)", exc)
                 continue
             self._applied[role] = replicas
-            return None
+            return note
 
     async def wait_ready(self, deadline: float) -> bool:
         while True:

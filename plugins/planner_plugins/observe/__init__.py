@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .prometheus_traffic import PrometheusQueryError, PrometheusSettings, PrometheusTraffic, traffic_queries
-from .worker_metrics import HistogramTotals, WorkerEndpoint, WorkerMetricsObserve, parse_worker_metrics
+from .worker_metrics import HistogramTotals, WorkerEndpoint, WorkerMetricsObserve, in_flight, parse_worker_metrics
 
 __all__ = [
     "HistogramTotals",
@@ -13,5 +13,6 @@ __all__ = [
     "WorkerEndpoint",
     "WorkerMetricsObserve",
     "parse_worker_metrics",
+    "in_flight",
     "traffic_queries",
 ]

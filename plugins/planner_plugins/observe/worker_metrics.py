@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -21,7 +21,7 @@ from planner_sdk import (
     WorkerLoad,
 )
 
-__all__ = ["WorkerEndpoint", "WorkerMetricsObserve", "parse_worker_metrics", "HistogramTotals"]
+__all__ = ["WorkerEndpoint", "WorkerMetricsObserve", "parse_worker_metrics", "HistogramTotals", "in_flight"]
 
 # The first name present wins: vLLM v1, vLLM v0, then SGLang.
 RUNNING = ("vllm:num_requests_running", "sglang:num_running_reqs")
@@ -157,11 +157,28 @@ def parse_worker_metrics(
     return load, totals
 
 
+def in_flight(load: WorkerLoad) -> float | None:
+    """Requests an engine is running or holding in its queue; None when it did not say."""
+    if load.missing or (load.running_requests is None and load.queued_prefill_requests is None):
+        return None
+    return (load.running_requests or 0.0) + (load.queued_prefill_requests or 0.0)
+
+
 class WorkerMetricsObserve(ObservePlugin):
     """Scrapes every worker's `/metrics` at once; a worker that does not answer in time, or answers
-    with something that is not engine metrics, is reported missing, never as zero load."""
+    with something that is not engine metrics, is reported missing, never as zero load.
 
-    def __init__(self, endpoints: Sequence[WorkerEndpoint], interval_s: float, scrape_timeout_s: float = 1.0) -> None:
+    The workers are a fixed list, or whatever `discover()` returns at each tick (live pods); the
+    latest load of each worker is kept in `latest` for whoever chooses engines to stop.
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[WorkerEndpoint],
+        interval_s: float,
+        scrape_timeout_s: float = 1.0,
+        discover: Callable[[], Awaitable[Sequence[WorkerEndpoint]]] | None = None,
+    ) -> None:
         self.spec = PluginSpec(
             id="builtin_worker_metrics",
             stage=Stage.OBSERVE,
@@ -170,6 +187,8 @@ class WorkerMetricsObserve(ObservePlugin):
             timeout_seconds=scrape_timeout_s + 1.0,
         )
         self.endpoints = list(endpoints)
+        self.discover = discover
+        self.latest: dict[str, WorkerLoad] = {}
         self.scrape_timeout_s = scrape_timeout_s
         self._previous: dict[str, dict[str, HistogramTotals]] = {}
         self.last_errors: dict[str, str] = {}
@@ -191,6 +210,8 @@ class WorkerMetricsObserve(ObservePlugin):
         return load
 
     async def observe(self, ctx: TickContext) -> Observations:
+        if self.discover is not None:
+            self.endpoints = list(await self.discover())
         loads: list[WorkerLoad | None] = [None] * len(self.endpoints)
 
         async def one(index: int, endpoint: WorkerEndpoint) -> None:
@@ -199,7 +220,13 @@ class WorkerMetricsObserve(ObservePlugin):
         async with anyio.create_task_group() as group:
             for index, endpoint in enumerate(self.endpoints):
                 group.start_soon(one, index, endpoint)
-        return Observations(workers=tuple(load for load in loads if load is not None))
+        found = tuple(load for load in loads if load is not None)
+        self.latest = {load.worker_id: load for load in found}
+        for gone in set(self._previous) - set(self.latest):  # workers come and go: keep no state for the gone
+            del self._previous[gone]
+        for gone in set(self.last_errors) - set(self.latest):
+            del self.last_errors[gone]
+        return Observations(workers=found)
 
     async def aclose(self) -> None:
         await self._client.aclose()
