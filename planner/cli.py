@@ -198,8 +198,13 @@ def _progress_bar(name: str, fraction: float) -> None:
 
 
 async def _run(config: PlannerConfig) -> None:
-    embedded = config.environment == "embedded"
-    clock: Clock = ScaledClock(config.simulation.speed) if embedded else WallClock()
+    speed = config.clock_speed_effective
+    clock: Clock = ScaledClock(speed) if speed != 1.0 else WallClock()
+    if speed != 1.0 and config.environment != "embedded":
+        log.warning(
+            "clock_speed=%g: intervals, timeouts and leases run %g times faster than wall time "
+            "(meant for driving a simulated cluster)", speed, speed,
+        )  # fmt: skip
     async with Planner(config, clock=clock) as planner, anyio.create_task_group() as group:
         if isinstance(clock, ScaledClock):
             clock.restart()  # loading plugins took wall time the simulated deployment must not see

@@ -170,6 +170,9 @@ class PlannerConfig(BaseSettings):
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)  # reads DYN_NAMESPACE per load
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)  # reads DYN_PARENT_DGD_K8S_NAME
     ha: HaConfig = Field(default_factory=HaConfig)  # reads POD_NAME
+    clock_speed: float | None = Field(
+        None, gt=0, description="Planner seconds per wall second (to drive a simulated cluster faster than real time)."
+    )
 
     scheduling: SchedulingConfig = SchedulingConfig()
     plugin_registration: PluginRegistrationConfig = PluginRegistrationConfig()
@@ -277,9 +280,16 @@ class PlannerConfig(BaseSettings):
             "throughput_enabled": self.throughput_enabled,
             "load_enabled": self.load_enabled,
             "min_endpoint": {role.value: self.min_endpoint_for(role) for role in self.roles},
-            # `planner run` paces the embedded simulation on a scaled clock; Prometheus keeps wall time.
-            "wall_seconds_per_second": 1.0 / self.simulation.speed if self.environment == "embedded" else 1.0,
+            # `planner run` may pace the planner on a scaled clock (a simulation); Prometheus keeps wall time.
+            "wall_seconds_per_second": 1.0 / self.clock_speed_effective,
         }
+
+    @property
+    def clock_speed_effective(self) -> float:
+        """Planner seconds per wall second: `clock_speed`, else `simulation.speed` when embedded, else 1."""
+        if self.clock_speed is not None:
+            return self.clock_speed
+        return self.simulation.speed if self.environment == "embedded" else 1.0
 
     def min_endpoint_for(self, role: Role) -> int:
         specific = {Role.PREFILL: self.prefill_min_endpoint, Role.DECODE: self.decode_min_endpoint}.get(role)

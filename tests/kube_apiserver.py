@@ -57,6 +57,7 @@ class KubeStandIn:
     requests: list[tuple[str, str]] = field(default_factory=list)
     requests_by: list[tuple[str, str, str]] = field(default_factory=list)  # (bearer token, method, path)
     on_write: Callable[[Key, dict[str, Any]], None] | None = None  # a "controller" reacting to writes
+    on_read: Callable[[Key, dict[str, Any]], None] | None = None  # refreshes an object's status before a GET
     resource_version: int = 100
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -138,6 +139,8 @@ class KubeStandIn:
             obj = self.objects.get(key)
             if obj is None:
                 return 404, status(404, "NotFound", f'{plural} "{name}" not found')
+            if method == "GET" and self.on_read is not None:
+                self.on_read(key, obj)
             if sub == "scale":
                 return self._scale(method, key, obj, body)
             if sub:
