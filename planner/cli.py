@@ -20,7 +20,7 @@ from .config import PlannerConfig, load_config
 from .daemon import Planner
 from .errors import ConfigError, PlannerError
 from .health import health_routes
-from .http_server import serve_routes
+from .http_server import Route, serve_routes
 from .pipeline.record import to_jsonable
 from .sim.metrics import FrontendMetrics, serve_frontend_metrics
 from .sim.score import score_requests
@@ -209,8 +209,8 @@ async def _run(config: PlannerConfig) -> None:
         if isinstance(clock, ScaledClock):
             clock.restart()  # loading plugins took wall time the simulated deployment must not see
         group.start_soon(_stop_on_signals, planner, group.cancel_scope)
-        if config.health_port is not None:
-            await group.start(serve_routes, health_routes(planner), config.health_host, config.health_port)
+        for port, routes in _http_routes(planner).items():
+            await group.start(serve_routes, routes, config.health_host, port)
         if planner.world is not None:
             world_end = planner.world.trace.duration
             group.start_soon(_stop_after, planner, clock, config.simulation.duration_seconds or world_end)
@@ -231,6 +231,18 @@ async def _run(config: PlannerConfig) -> None:
         stats = await planner.run()
         log.info("stopped after %d tick(s), %d slot(s) skipped", stats.ticks, stats.skipped_slots)
         group.cancel_scope.cancel()
+
+
+def _http_routes(planner: Planner) -> dict[int, dict[str, Route]]:
+    """Probes on `health_port`, the planner's metrics on `metric_reporting_prometheus_port` (one
+    server when they are the same port)."""
+    config = planner.config
+    served: dict[int, dict[str, Route]] = {}
+    if config.health_port is not None:
+        served.setdefault(config.health_port, {}).update(health_routes(planner))
+    if config.metric_reporting_prometheus_port:
+        served.setdefault(config.metric_reporting_prometheus_port, {}).update(planner.metrics.routes())
+    return served
 
 
 async def _stop_on_signals(planner: Planner, scope: anyio.CancelScope) -> None:

@@ -182,7 +182,11 @@ class PlannerConfig(BaseSettings):
     disabled_plugins: list[str] = Field(default_factory=list, description="Plugin ids not to load.")
     decision_record_path: str | None = Field(None, description="Append one JSON line per tick here.")
     health_port: int | None = Field(None, ge=0, le=65535, description="Serve /healthz and /readyz on this port.")
-    health_host: str = Field("0.0.0.0", description="Address /healthz and /readyz bind to.")
+    metric_reporting_prometheus_port: int = Field(
+        default_factory=lambda: int(os.environ.get("PLANNER_PROMETHEUS_PORT") or 0),
+        ge=0, le=65535, description="Serve the planner's own /metrics here (env PLANNER_PROMETHEUS_PORT); 0: off.",
+    )  # fmt: skip
+    health_host: str = Field("0.0.0.0", description="Address /healthz, /readyz and the planner's /metrics bind to.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

@@ -18,6 +18,7 @@ from .connectors.base import Connector
 from .connectors.kubernetes import KubernetesConnector, LeaseElection
 from .errors import ConfigError, ConnectorError, PlannerError
 from .loading import FoundPlugin, discover_plugins
+from .metrics import PlannerMetrics
 from .pipeline.record import DecisionRecorder, TickRecord
 from .pipeline.tick import TickPipeline
 from .registry import PluginRegistry, RegisteredPlugin
@@ -79,6 +80,7 @@ class Planner:
         self.last_record: TickRecord | None = None
         self.remote: RegistryServer | None = None
         self.election: LeaseElection | None = None
+        self.metrics = PlannerMetrics(config, self.registry, self._leading)
         self._closed = False
         self._entered = False
 
@@ -132,6 +134,7 @@ class Planner:
             log.info("GPUs per engine from the deployment: %s", updates)
             self.config = self.config.model_copy(update=updates)
             self.pipeline.reconfigure(self.config)
+            self.metrics.config = self.config
         if connector.workers and "builtin_worker_metrics" not in self.config.disabled_plugins:
             scraper = worker_metrics_plugin(self.pipeline.view.settings, discover=connector.worker_endpoints)
             connector.in_flight = lambda: {worker: in_flight(load) for worker, load in scraper.latest.items()}
@@ -218,8 +221,13 @@ class Planner:
         if self._recorder is not None:
             self._recorder.close()
 
+    def _leading(self) -> bool | None:
+        """Whether this replica leads; None without leader election (it acts alone)."""
+        return self.election.is_leader() if self.election is not None else None
+
     def _record(self, record: TickRecord) -> None:
         self.last_record = record
+        self.metrics.observe_record(record)
         if self._recorder is not None:
             self._recorder.write(record)
         if record.changed or record.outcome in ("skipped_timeout", "skipped_error", "skipped_rejected", "apply_failed"):

@@ -65,8 +65,8 @@ async def query_until(client: httpx.AsyncClient, base_url: str, promql: str, dea
             answer = (await client.get(f"{base_url}/api/v1/query", params={"query": promql})).json()
             if answer.get("status") == "success" and answer["data"]["result"]:
                 return float(answer["data"]["result"][0]["value"][1])
-        except httpx.TransportError:
-            pass  # not listening yet
+        except (httpx.TransportError, ValueError):
+            pass  # not listening yet, or still starting ("Service Unavailable", not JSON)
         if time.monotonic() > end:
             raise AssertionError(f"no answer to {promql!r} within {deadline_s} s")
         await anyio.sleep(0.25)

@@ -35,13 +35,38 @@ if KUBECTL is None and os.environ.get("PLANNER_REQUIRE_KUBECTL") != "1":
 KUBERNETES_VERSION = "1.32.0"
 
 
-def render(overlay: str) -> list[dict[str, Any]]:
+def render(overlay: str | Path) -> list[dict[str, Any]]:
     assert KUBECTL is not None, "PLANNER_REQUIRE_KUBECTL=1 but kubectl is not on PATH"
     out = subprocess.run(
-        [KUBECTL, "kustomize", str(ROOT / "deploy" / "overlays" / overlay)],
+        [KUBECTL, "kustomize", str(overlay if isinstance(overlay, Path) else ROOT / "deploy" / "overlays" / overlay)],
         capture_output=True, text=True, check=True, timeout=60,
     ).stdout  # fmt: skip
     return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_servicemonitor_component_scrapes_the_planners_metrics_port(overlay: str, tmp_path: Path) -> None:
+    """What a user writes: their overlay plus the component. The ServiceMonitor is a Prometheus Operator
+    CRD the Kubernetes schemas do not know, so it is checked against the Service it must select."""
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{os.path.relpath(ROOT / 'deploy' / 'overlays' / overlay, tmp_path)}]\n"
+        f"components: [{os.path.relpath(ROOT / 'deploy' / 'components' / 'servicemonitor', tmp_path)}]\n"
+    )
+    docs = render(tmp_path)
+    monitor, service = one(docs, "ServiceMonitor"), one(docs, "Service")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    labels = service["metadata"]["labels"]
+    assert all(labels.get(k) == v for k, v in monitor["spec"]["selector"]["matchLabels"].items())
+    (endpoint,) = monitor["spec"]["endpoints"]
+    (port,) = [p for p in service["spec"]["ports"] if p["name"] == endpoint["port"]]
+    (container,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["PLANNER_PROMETHEUS_PORT"] == str(port["port"])  # the planner serves /metrics where it scrapes
+    assert endpoint["path"] == "/metrics"
+    for doc in docs:
+        if doc["kind"] != "ServiceMonitor":
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
 
 def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -87,6 +112,7 @@ def test_the_shipped_planner_config_loads_with_the_deployments_environment(
     config = load_config(path)
     assert config.environment == "kubernetes"
     assert config.health_port == 8080
+    assert config.metric_reporting_prometheus_port == 8080
     assert config.metric_pulling_prometheus_endpoint is not None
     assert config.ha.enabled
     assert config.ha.identity == "planner-7d9c-x2k4"

@@ -1,0 +1,131 @@
+"""The planner's own Prometheus metrics (`planner_*`, after Dynamo's `dynamo_planner_*`), fed by tick records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from .config import PlannerConfig
+from .http_server import Route
+from .pipeline.record import TickRecord
+from .registry import PluginRegistry
+
+__all__ = ["PlannerMetrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class PlannerMetrics:
+    """One registry per planner (so two planners in a process never share series)."""
+
+    def __init__(self, config: PlannerConfig, registry: PluginRegistry, is_leader: Callable[[], bool | None]) -> None:
+        self.config, self.plugins, self.is_leader = config, registry, is_leader
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.replicas = Gauge(
+            "planner_replicas", "Engines per role: ready, expected (asked of the deployment), recommended "
+            "(this tick's target) and applied (last applied target).", ["role", "state"], registry=r,
+        )  # fmt: skip
+        self.observed = Gauge(
+            "planner_observed", "Traffic the last tick observed: ttft_ms, itl_ms, requests_per_second, isl, osl.",
+            ["quantity"], registry=r,
+        )  # fmt: skip
+        self.predicted = Gauge(
+            "planner_predicted", "Load predicted for the next interval: requests_per_second, isl, osl.",
+            ["quantity"], registry=r,
+        )  # fmt: skip
+        self.target = Gauge("planner_sla_target_ms", "The latency targets: ttft and itl.", ["quantity"], registry=r)
+        self.gpus = Gauge(
+            "planner_gpus", "GPUs the deployment is asked for (expected engines x GPUs each).", registry=r
+        )
+        self.gpu_hours = Counter("planner_gpu_hours", "GPU-hours asked for since the planner started.", registry=r)
+        self.ticks = Counter("planner_ticks", "Ticks by outcome.", ["outcome"], registry=r)
+        self.tick_seconds = Histogram(
+            "planner_tick_duration_seconds", "Duration of one whole tick.", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.skipped_slots = Counter("planner_skipped_slots", "Slots skipped because a tick overran.", registry=r)
+        self.calls = Counter(
+            "planner_plugin_calls", "Plugin calls by status (ok, timeout, error, held, not_due, circuit_open, ...).",
+            ["plugin", "stage", "status"], registry=r,
+        )  # fmt: skip
+        self.call_seconds = Histogram(
+            "planner_plugin_call_duration_seconds", "Latency of plugin calls that ran.", ["plugin", "stage"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.registered = Gauge("planner_registered_plugins", "Plugins registered, by source.", ["source"], registry=r)
+        self.leader = Gauge("planner_is_leader", "1 while this replica leads (ha.enabled), else 0.", registry=r)
+        self.last_decision = Gauge("planner_last_decision_id", "The last decision id this replica used.", registry=r)
+        self.target.labels("ttft").set(config.ttft_ms)
+        self.target.labels("itl").set(config.itl_ms)
+        self._last_time: float | None = None
+        self._last_gpus = 0.0
+        self._sources: set[str] = set()
+
+    def observe_record(self, record: TickRecord) -> None:
+        self.ticks.labels(record.outcome).inc()
+        self.tick_seconds.observe(record.duration_ms / 1000.0)
+        if record.skipped_slots:
+            self.skipped_slots.inc(record.skipped_slots)
+        for call in record.calls:
+            self.calls.labels(call.plugin_id, call.stage, call.status).inc()
+            if call.latency_ms is not None:
+                self.call_seconds.labels(call.plugin_id, call.stage).observe(call.latency_ms / 1000.0)
+        self._count_gpu_hours(record)
+        for role, count in (record.replicas or {}).items():
+            self.replicas.labels(role.value, "ready").set(count.ready)
+            self.replicas.labels(role.value, "expected").set(count.expected)
+        for role, target in (record.targets or {}).items():
+            self.replicas.labels(role.value, "recommended").set(target)
+            if record.outcome == "applied":
+                self.replicas.labels(role.value, "applied").set(target)
+        if record.decision_id is not None:
+            self.last_decision.set(record.decision_id)
+        self._traffic(record)
+
+    def _count_gpu_hours(self, record: TickRecord) -> None:
+        if record.replicas is None:
+            return
+        if self._last_time is not None and record.time > self._last_time:
+            self.gpu_hours.inc(self._last_gpus * (record.time - self._last_time) / 3600.0)
+        self._last_time = record.time
+        self._last_gpus = float(
+            sum(count.expected * self.config.gpus_per_engine(role) for role, count in record.replicas.items())
+        )
+        self.gpus.set(self._last_gpus)
+
+    def _traffic(self, record: TickRecord) -> None:
+        traffic = record.observations.traffic if record.observations is not None else None
+        if traffic is not None:
+            rate = traffic.num_requests / traffic.window_seconds if traffic.num_requests is not None else None
+            for name, value in (
+                ("ttft_ms", traffic.mean_ttft_ms), ("itl_ms", traffic.mean_itl_ms), ("requests_per_second", rate),
+                ("isl", traffic.mean_isl), ("osl", traffic.mean_osl),
+            ):  # fmt: skip
+                if value is not None:  # unknown stays at its last value rather than reading as zero
+                    self.observed.labels(name).set(value)
+        predictions = record.predictions
+        if predictions is not None:
+            interval = self.config.throughput_adjustment_interval_seconds
+            rate = predictions.num_requests / interval if predictions.num_requests is not None else None
+            for name, value in (("requests_per_second", rate), ("isl", predictions.isl), ("osl", predictions.osl)):
+                if value is not None:
+                    self.predicted.labels(name).set(value)
+
+    def exposition(self) -> bytes:
+        """The scrape body, with the gauges that are read rather than fed brought up to date."""
+        sources = dict.fromkeys(self._sources, 0)  # a source whose plugins all left reads 0, not its last count
+        for entry in self.plugins:
+            sources[entry.source] = sources.get(entry.source, 0) + 1
+        self._sources = set(sources)
+        for source, count in sources.items():
+            self.registered.labels(source).set(count)
+        leading = self.is_leader()
+        self.leader.set(1 if leading or leading is None else 0)
+        return generate_latest(self.registry)
+
+    def routes(self) -> dict[str, Route]:
+        def metrics() -> tuple[int, bytes, bytes]:
+            return 200, b"text/plain; version=0.0.4; charset=utf-8", self.exposition()
+
+        return {"/metrics": metrics}
