@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from kube_apiserver import KubeStandIn, kubeconfig, serve
-from planner import PlannerConfig
-from planner_sdk import Role
+from planner import Clock, Planner, PlannerConfig, TickRecord
+from planner_sdk import Plugin, Role
 
 NS = "llm"
 P, D = Role.PREFILL, Role.DECODE
@@ -127,3 +128,19 @@ def ready_at_once(standin: KubeStandIn) -> None:
             obj.setdefault("status", {}).update(replicas=replicas, readyReplicas=replicas, availableReplicas=replicas)
 
     standin.on_write = reconcile
+
+
+def planner_ticks(
+    config: PlannerConfig, plugin: Plugin, clock: Clock, ticks: int = 1, check: Any = None
+) -> list[TickRecord]:
+    """Run a daemon with `plugin` for `ticks` ticks (after `check(planner)` once it has started)."""
+    records: list[TickRecord] = []
+
+    async def main() -> None:
+        async with Planner(config, clock=clock, plugins=[plugin], discover=False, on_record=records.append) as p:
+            if check is not None:
+                check(p)
+            await p.run(max_ticks=ticks)
+
+    anyio.run(main)
+    return records

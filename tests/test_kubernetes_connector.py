@@ -24,8 +24,9 @@ from kube_fixtures import (
     deployment_standin,
     dynamo_standin,
     make_config,
+    planner_ticks,
 )
-from planner import Planner, TickRecord, VirtualClock, WallClock
+from planner import Planner, VirtualClock, WallClock
 from planner.config import load_config
 from planner.connectors.kubernetes import KubernetesConnector, KubeUnavailable
 from planner.errors import ConnectorError
@@ -255,17 +256,11 @@ def test_environment_kubernetes_needs_a_graph_or_targets() -> None:
 
 
 def _planner_ticks(path: Path, ticks: int, **settings: Any) -> list[Any]:
-    plugin = Propose("fixed", set_targets(4, 3))
-    records: list[TickRecord] = []
+    def gpus_from_the_pods(p: Planner) -> None:
+        assert (p.config.prefill_engine_num_gpu, p.config.decode_engine_num_gpu) == (4, 1)
 
-    async def main() -> None:
-        config = make_config(path, kubernetes={"targets": TARGETS}, **settings)
-        async with Planner(config, clock=WallClock(), plugins=[plugin], discover=False, on_record=records.append) as p:
-            assert (p.config.prefill_engine_num_gpu, p.config.decode_engine_num_gpu) == (4, 1)  # from the pods
-            await p.run(max_ticks=ticks)
-
-    anyio.run(main)
-    return records
+    config = make_config(path, kubernetes={"targets": TARGETS}, **settings)
+    return planner_ticks(config, Propose("fixed", set_targets(4, 3)), WallClock(), ticks, gpus_from_the_pods)
 
 
 def test_the_daemon_scales_kubernetes_and_records_a_failed_apply(kube: Any) -> None:

@@ -20,7 +20,7 @@ import pytest
 from helpers import Propose, set_targets
 from http_harness import serve_handler
 from kube_apiserver import Fault, KubeStandIn
-from kube_fixtures import NS, TARGETS, WORKERS, deployment_standin, make_config, pod, ready_at_once
+from kube_fixtures import NS, TARGETS, WORKERS, deployment_standin, make_config, planner_ticks, pod, ready_at_once
 from planner import Planner, TickRecord, VirtualClock
 from planner.config import load_config
 from planner.connectors.kubernetes import KubernetesConnector
@@ -99,29 +99,27 @@ def test_ready_pods_are_found_by_label_with_their_metrics_urls(kube: Any) -> Non
     }
 
 
-def _ticks(path: Path, port: int, plugin: Any, ticks: int = 1) -> list[TickRecord]:
-    workers = {"prefill": {"label_selector": "app=vllm-prefill", "metrics_port": port}}
-    config = make_config(path, kubernetes={"targets": TARGETS, "workers": workers})
-    records: list[TickRecord] = []
-
-    async def main() -> None:
-        async with Planner(
-            config, clock=VirtualClock(), plugins=[plugin], discover=False, on_record=records.append
-        ) as p:
-            assert "builtin_worker_metrics" in {entry.id for entry in p.registry}
-            await p.run(max_ticks=ticks)
-
-    anyio.run(main)
-    return records
-
-
-def test_the_daemon_scrapes_the_pods_it_finds(kube: Any) -> None:
+def _tick_with_engines(kube: Any, plugin: Any, *, controller: bool = False) -> tuple[KubeStandIn, TickRecord]:
+    """One daemon tick with the prefill pods' /metrics served: pod 0 runs 7 and queues 2, pod 1 runs 1."""
     path, start = kube
     standin = deployment_standin()
     prefill_pods_at(standin, "127.0.0.2", "127.0.0.3")
+    if controller:
+        ready_at_once(standin)
     start(standin)
+
+    def scraper_registered(p: Planner) -> None:
+        assert "builtin_worker_metrics" in {entry.id for entry in p.registry}
+
     with engines({"127.0.0.2": (7, 2), "127.0.0.3": (1, 0)}) as port:
-        (record,) = _ticks(path, port, Propose("hold", set_targets(2, 3)))
+        workers = {"prefill": {"label_selector": "app=vllm-prefill", "metrics_port": port}}
+        config = make_config(path, kubernetes={"targets": TARGETS, "workers": workers})
+        (record,) = planner_ticks(config, plugin, VirtualClock(), 1, scraper_registered)
+    return standin, record
+
+
+def test_the_daemon_scrapes_the_pods_it_finds(kube: Any) -> None:
+    _, record = _tick_with_engines(kube, Propose("hold", set_targets(2, 3)))
     assert record.observations is not None
     workers = {w.worker_id: w for w in record.observations.workers or ()}
     assert (workers["vllm-prefill-0"].running_requests, workers["vllm-prefill-0"].queued_prefill_requests) == (7, 2)
@@ -129,13 +127,7 @@ def test_the_daemon_scrapes_the_pods_it_finds(kube: Any) -> None:
 
 
 def test_before_a_scale_down_each_pod_costs_its_requests_in_flight(kube: Any) -> None:
-    path, start = kube
-    standin = deployment_standin()
-    prefill_pods_at(standin, "127.0.0.2", "127.0.0.3")
-    ready_at_once(standin)
-    start(standin)
-    with engines({"127.0.0.2": (7, 2), "127.0.0.3": (1, 0)}) as port:
-        (record,) = _ticks(path, port, Propose("down", set_targets(1, 3)))
+    standin, record = _tick_with_engines(kube, Propose("down", set_targets(1, 3)), controller=True)
     assert record.outcome == "applied", record.reason
     costs = {
         n: standin.get("v1", "pods", NS, n)["metadata"]["annotations"][COST]
@@ -149,12 +141,7 @@ def test_before_a_scale_down_each_pod_costs_its_requests_in_flight(kube: Any) ->
 
 
 def test_a_scale_up_marks_no_pods(kube: Any) -> None:
-    path, start = kube
-    standin = deployment_standin()
-    prefill_pods_at(standin, "127.0.0.2", "127.0.0.3")
-    start(standin)
-    with engines({"127.0.0.2": (7, 2), "127.0.0.3": (1, 0)}) as port:
-        (record,) = _ticks(path, port, Propose("up", set_targets(4, 3)))
+    standin, record = _tick_with_engines(kube, Propose("up", set_targets(4, 3)))
     assert record.outcome == "applied", record.reason
     assert not [p for p in standin.writes("PATCH") if "/pods/" in p]
 
@@ -185,7 +172,9 @@ def test_discovery_failing_costs_the_scraper_its_tick_not_the_planner(kube: Any)
     standin = deployment_standin()
     standin.faults.append(Fault("GET", "/pods", status=500, times=10))
     start(standin)
-    (record,) = _ticks(path, 9, Propose("hold", set_targets(2, 3)))
+    workers = {"prefill": {"label_selector": "app=vllm-prefill", "metrics_port": 9}}
+    config = make_config(path, kubernetes={"targets": TARGETS, "workers": workers})
+    (record,) = planner_ticks(config, Propose("hold", set_targets(2, 3)), VirtualClock())
     (call,) = [c for c in record.calls if c.plugin_id == "builtin_worker_metrics"]
     assert call.status == "error"
     assert "HTTP 500" in (call.error or "")
