@@ -115,6 +115,9 @@ def test_a_leader_that_cannot_renew_steps_down_at_the_renew_deadline(kube: Any) 
 
     assert run(work) == [True, True, True, True, False, False]
     assert "HTTP 503" in (a.error or "")
+    claim = run(lambda: a.claim_decision_id(1))
+    assert claim.decision_id is None
+    assert "lease llm/planner-leader not renewed for 10 s; not applying" in claim.reason
 
 
 def test_a_claimed_decision_id_is_written_to_the_lease(kube: Any) -> None:

@@ -134,6 +134,9 @@ class LeaseElection:
         async with self._lock:
             if not self.is_leader() or self._lease is None:
                 self._set_leading(False)
+                if self.holder == self.identity:  # ours on the server, but not renewed in time: not safe to act
+                    why = f"{self.label} not renewed for {self.settings.renew_deadline_seconds:g} s; not applying"
+                    return DecisionClaim(None, "advisory", why)
                 who = self.holder or "nobody yet"
                 return DecisionClaim(None, "advisory", f"follower: {who} holds {self.label}; not applying")
             decision_id = max(at_least, self.last_decision_id + 1)
