@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 import anyio
 import anyio.abc
 
-__all__ = ["Route", "serve_routes"]
+__all__ = ["Route", "serve_routes", "prometheus_route"]
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +16,18 @@ Route = Callable[[], tuple[int, bytes, bytes]]
 """Answers a GET with (status code, content type, body)."""
 
 _MAX_REQUEST_BYTES = 8192
+_EXPOSITION = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+def prometheus_route(render: Callable[[], bytes]) -> Route:
+    """A `/metrics` answer: whatever `render()` gives, as the Prometheus text format."""
+
+    def metrics() -> tuple[int, bytes, bytes]:
+        return 200, _EXPOSITION, render()
+
+    return metrics
+
+
 _REASONS = {200: b"OK", 404: b"Not Found", 503: b"Service Unavailable"}
 
 

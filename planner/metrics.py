@@ -7,7 +7,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from .config import PlannerConfig
-from .http_server import Route
+from .http_server import Route, prometheus_route
 from .pipeline.record import TickRecord
 from .registry import PluginRegistry
 
@@ -125,7 +125,4 @@ class PlannerMetrics:
         return generate_latest(self.registry)
 
     def routes(self) -> dict[str, Route]:
-        def metrics() -> tuple[int, bytes, bytes]:
-            return 200, b"text/plain; version=0.0.4; charset=utf-8", self.exposition()
-
-        return {"/metrics": metrics}
+        return {"/metrics": prometheus_route(self.exposition)}

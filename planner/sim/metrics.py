@@ -9,7 +9,7 @@ import anyio.abc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..clock import Clock
-from ..http_server import serve_routes
+from ..http_server import prometheus_route, serve_routes
 from .cluster import SimCluster
 from .engines import SimRequest
 
@@ -81,8 +81,5 @@ async def serve_frontend_metrics(
 
     Reports the bound port through `task_status`.
     """
-
-    def scrape() -> tuple[int, bytes, bytes]:
-        return 200, b"text/plain; version=0.0.4; charset=utf-8", metrics.exposition(clock)
-
-    await serve_routes({"/metrics": scrape}, host, port, task_status=task_status)
+    route = prometheus_route(lambda: metrics.exposition(clock))
+    await serve_routes({"/metrics": route}, host, port, task_status=task_status)

@@ -67,11 +67,9 @@ class LeaseElection:
         self.api, self.namespace, self.settings, self.clock = api, namespace, settings, clock
         self.identity = settings.identity or default_identity()
         self.on_change = on_change
-        self.holder: str | None = None  # who holds the lease, as last seen
-        self.known = False  # whether the lease has been read (or made) at least once
         self.last_decision_id = 0
         self.error: str | None = None  # why the last attempt could not reach the lease
-        self._lease: dict[str, Any] | None = None
+        self._lease: dict[str, Any] | None = None  # as last read or written
         self._observed_version = ""
         self._observed_at = -math.inf
         self._renewed_at = -math.inf
@@ -82,6 +80,16 @@ class LeaseElection:
     @property
     def label(self) -> str:
         return f"lease {self.namespace}/{self.settings.lease_name}"
+
+    @property
+    def known(self) -> bool:
+        """Whether the lease has been read (or made) at least once."""
+        return self._lease is not None
+
+    @property
+    def holder(self) -> str | None:
+        """Who holds the lease, as last seen."""
+        return ((self._lease or {}).get("spec") or {}).get("holderIdentity") or None
 
     def is_leader(self) -> bool:
         return self._leading and self.clock.monotonic() < self._renewed_at + self.settings.renew_deadline_seconds
@@ -117,9 +125,8 @@ class LeaseElection:
             await self._create(started)
             return
         self._observe(lease, started)
-        spec = lease.get("spec") or {}
-        holder = spec.get("holderIdentity") or None
-        duration = float(spec.get("leaseDurationSeconds") or self.settings.lease_duration_seconds)
+        holder = self.holder
+        duration = float((lease.get("spec") or {}).get("leaseDurationSeconds") or self.settings.lease_duration_seconds)
         if holder not in (None, self.identity) and started < self._observed_at + duration:
             self.error = None
             self._leading = False
@@ -219,8 +226,6 @@ class LeaseElection:
 
     def _observe(self, lease: dict[str, Any], at: float) -> None:
         self._lease = lease
-        self.known = True
-        self.holder = (lease.get("spec") or {}).get("holderIdentity") or None
         self.last_decision_id = max(self.last_decision_id, _last_decision_id(lease))
         version = str((lease.get("metadata") or {}).get("resourceVersion", ""))
         if version != self._observed_version:
