@@ -114,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "validate-config":
         print(yaml.safe_dump(to_jsonable(config.model_dump()), sort_keys=False), end="")
+        for level, message in config.notices():
+            print(f"planner: {level}: {message}", file=sys.stderr)
         return 0
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr

@@ -215,6 +215,9 @@ class PlannerConfig(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> PlannerConfig:
+        if "optimization_target" not in self.model_fields_set and self._targets_given:
+            # A newcomer who writes latency targets means them: plan for them (Dynamo would ignore them).
+            object.__setattr__(self, "optimization_target", "sla")
         if self.optimization_target == "sla" and not (self.enable_throughput_scaling or self.enable_load_scaling):
             raise ValueError(
                 "enable_throughput_scaling=False and enable_load_scaling=False: "
@@ -262,6 +265,31 @@ class PlannerConfig(BaseSettings):
                     f"max_gpu_budget={self.max_gpu_budget} is below the {floor} GPUs the min endpoints need"
                 )
         return self
+
+    @property
+    def _targets_given(self) -> list[str]:
+        return [name for name in ("ttft_ms", "itl_ms") if name in self.model_fields_set]
+
+    def notices(self) -> list[tuple[str, str]]:
+        """(level, message) pairs worth saying at start-up: settings chosen for the user, limits that bind."""
+        said: list[tuple[str, str]] = []
+        given = self._targets_given
+        targets = ", ".join(f"{name}={getattr(self, name):g}" for name in given)
+        if given and "optimization_target" not in self.model_fields_set:
+            said.append(("info", f"optimization_target: sla, because {targets} is set: the fleet is sized to meet it"))
+        elif given and self.optimization_target != "sla":
+            said.append((
+                "warning",
+                f"{targets} is set but optimization_target={self.optimization_target!r} does not plan for "
+                "latency targets; set optimization_target: sla to size the fleet for them",
+            ))  # fmt: skip
+        if self.throughput_enabled and self.max_gpu_budget >= 0 and "max_gpu_budget" not in self.model_fields_set:
+            said.append((
+                "warning",
+                f"max_gpu_budget={self.max_gpu_budget} (the default) caps the fleet at {self.max_gpu_budget} GPUs "
+                "whatever the targets need; set it to your GPU quota, or -1 for no limit",
+            ))  # fmt: skip
+        return said
 
     @property
     def roles(self) -> tuple[Role, ...]:

@@ -90,6 +90,8 @@ class Planner:
                 await self._start_kubernetes(self.connector)
             if self.config.ha.enabled:
                 await self._start_election()
+            for level, message in self.config.notices():
+                log.log(logging.WARNING if level == "warning" else logging.INFO, "config: %s", message)
             self._register_all()
             registration = self.config.plugin_registration
             if registration.endpoints or registration.static_plugins:
@@ -230,7 +232,11 @@ class Planner:
         self.metrics.observe_record(record)
         if self._recorder is not None:
             self._recorder.write(record)
-        if record.changed or record.outcome in ("skipped_timeout", "skipped_error", "skipped_rejected", "apply_failed"):
+        if any(cut.reason == "budget_capped" for cut in record.cuts):
+            log.warning(record.summary())  # the fleet the targets need is not allowed: say it loudly
+        elif record.changed or record.cuts or record.outcome in (
+            "skipped_timeout", "skipped_error", "skipped_rejected", "apply_failed"
+        ):  # fmt: skip
             log.info(record.summary())
         if self._on_record is not None:
             self._on_record(record)

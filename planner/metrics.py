@@ -53,6 +53,10 @@ class PlannerMetrics:
             "planner_plugin_call_duration_seconds", "Latency of plugin calls that ran.", ["plugin", "stage"],
             buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.cuts = Counter(
+            "planner_safety_cuts", "Targets safety changed, by role and reason (budget_capped, change_capped, "
+            "min_endpoint, pending_capacity).", ["role", "reason"], registry=r,
+        )  # fmt: skip
         self.registered = Gauge("planner_registered_plugins", "Plugins registered, by source.", ["source"], registry=r)
         self.leader = Gauge("planner_is_leader", "1 while this replica leads (ha.enabled), else 0.", registry=r)
         self.last_decision = Gauge("planner_last_decision_id", "The last decision id this replica used.", registry=r)
@@ -71,6 +75,8 @@ class PlannerMetrics:
             self.calls.labels(call.plugin_id, call.stage, call.status).inc()
             if call.latency_ms is not None:
                 self.call_seconds.labels(call.plugin_id, call.stage).observe(call.latency_ms / 1000.0)
+        for cut in record.cuts:
+            self.cuts.labels(cut.role.value, cut.reason).inc()
         self._count_gpu_hours(record)
         for role, count in (record.replicas or {}).items():
             self.replicas.labels(role.value, "ready").set(count.ready)

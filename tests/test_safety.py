@@ -6,13 +6,42 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from planner.pipeline import SafetyGuard, SafetyLimits, enforce_limits
+from planner.pipeline.safety import Cut
 from planner_sdk import ReplicaCount, Role
 
 P, D = Role.PREFILL, Role.DECODE
 
 
-def limits(budget: int = 8, min_p: int = 1, min_d: int = 1, gpus_p: int = 1, gpus_d: int = 1) -> SafetyLimits:
-    return SafetyLimits({P: min_p, D: min_d}, {P: gpus_p, D: gpus_d}, budget, pending_scale_down_timeout_seconds=600)
+def limits(
+    budget: int = 8, min_p: int = 1, min_d: int = 1, gpus_p: int = 1, gpus_d: int = 1, max_change: int | None = None
+) -> SafetyLimits:
+    return SafetyLimits(
+        {P: min_p, D: min_d}, {P: gpus_p, D: gpus_d}, budget, pending_scale_down_timeout_seconds=600,
+        max_change=max_change,
+    )  # fmt: skip
+
+
+def test_a_budget_cut_is_recorded_with_what_was_asked_and_kept() -> None:
+    out = enforce_limits({P: 6, D: 2}, {P: 2, D: 2}, limits(budget=6))
+    assert out.cuts == (Cut(P, 6, 4, "budget_capped"),)
+
+
+def test_the_change_per_decision_is_capped_both_ways() -> None:
+    out = enforce_limits({P: 20, D: 1}, {P: 1, D: 9}, limits(budget=-1, max_change=3))
+    assert out.targets == {P: 4, D: 6}
+    assert {(c.role, c.reason) for c in out.cuts} == {(P, "change_capped"), (D, "change_capped")}
+
+
+def test_raising_to_the_min_endpoint_is_recorded() -> None:
+    out = enforce_limits({P: 0}, {P: 2, D: 2}, limits(min_p=1))
+    assert out.cuts == (Cut(P, 0, 1, "min_endpoint"),)
+
+
+def test_a_held_scale_down_is_recorded_as_pending_capacity() -> None:
+    guard = SafetyGuard(limits(budget=-1))
+    out = guard.enforce({P: 1}, {P: ReplicaCount(ready=2, expected=3), D: ReplicaCount(1, 1)}, now=0.0)
+    assert out.targets[P] == 3
+    assert Cut(P, 1, 3, "pending_capacity") in out.cuts
 
 
 def test_targets_below_min_endpoint_are_raised() -> None:

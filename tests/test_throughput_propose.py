@@ -119,13 +119,12 @@ def ctx(num: float, isl: float, osl: float, prefill: int = 1, decode: int = 1) -
 
 def plugin(
     sizing: str = "dynamo",
-    max_change: int = 8,
     floor: bool = False,
     roles: tuple[Role, ...] = (P, D),
     ttft_ms: float = 1000,
 ) -> ThroughputPropose:
     settings = SizingSettings(
-        interval_s=60, ttft_ms=ttft_ms, itl_ms=25, max_change=max_change, min_endpoint={P: 1, D: 1, Role.AGG: 1},
+        interval_s=60, ttft_ms=ttft_ms, itl_ms=25, min_endpoint={P: 1, D: 1, Role.AGG: 1},
         sizing=sizing, correction=False,
     )  # fmt: skip
     return ThroughputPropose(PERF, settings, roles, floor)
@@ -143,11 +142,6 @@ def test_the_plugin_proposes_the_formula() -> None:
     result = plugin().propose(ctx(6000, 3151, 150, prefill=6, decode=2))
     assert result.verdict is Verdict.OVERRIDE
     assert targets(result)[P] == 7
-
-
-def test_the_change_per_tick_is_capped() -> None:
-    result = plugin(max_change=2).propose(ctx(60000, 3151, 150, prefill=1, decode=1))
-    assert targets(result) == {P: 3, D: 3}
 
 
 def test_no_traffic_shrinks_to_the_min_endpoints() -> None:
@@ -180,11 +174,11 @@ def test_queue_aware_sizing_keeps_headroom_the_mean_rate_formula_lacks() -> None
 
 
 def test_queue_aware_scale_down_has_hysteresis() -> None:
-    sizer = plugin("queue_aware", max_change=100)
+    sizer = plugin("queue_aware")
     up = targets(sizer.propose(ctx(6000, 3151, 150, prefill=1)))[P]
     # A little less load: the smaller pool meets the TTFT budget but not the tighter one; hold.
     held = targets(sizer.propose(ctx(5700, 3151, 150, prefill=up)))[P]
-    fresh = targets(plugin("queue_aware", max_change=100).propose(ctx(5700, 3151, 150, prefill=1)))[P]
+    fresh = targets(plugin("queue_aware").propose(ctx(5700, 3151, 150, prefill=1)))[P]
     assert fresh <= held <= up
 
 
@@ -253,7 +247,7 @@ def test_the_json_form_loads_like_the_npz_form(tmp_path: Path) -> None:
 
 def test_scale_down_stabilisation_keeps_the_largest_target_of_the_window() -> None:
     settings = SizingSettings(
-        interval_s=60, ttft_ms=1000, itl_ms=25, max_change=100, min_endpoint={P: 1, D: 1}, sizing="dynamo",
+        interval_s=60, ttft_ms=1000, itl_ms=25, min_endpoint={P: 1, D: 1}, sizing="dynamo",
         correction=False, scale_down_stabilization_s=300,
     )  # fmt: skip
     sizer = ThroughputPropose(PERF, settings, (P, D), floor=False)
@@ -287,6 +281,6 @@ def test_queue_aware_sizing_also_drains_the_prefill_backlog_a_burst_left() -> No
         calm.tick_id, 1, 0.0, calm.planner, calm.replicas, predictions=calm.predictions,
         observations=Observations(workers=(WorkerLoad("p0", P, queued_prefill_tokens=20_000_000),)),
     )  # fmt: skip
-    without = targets(plugin("queue_aware", max_change=100).propose(calm))[P]
-    with_backlog = targets(plugin("queue_aware", max_change=100).propose(backlog))[P]
+    without = targets(plugin("queue_aware").propose(calm))[P]
+    with_backlog = targets(plugin("queue_aware").propose(backlog))[P]
     assert with_backlog > without

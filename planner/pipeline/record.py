@@ -14,6 +14,7 @@ from typing import IO, Any
 from planner_sdk import Observations, Predictions, ReplicaCount, Role
 
 from .invoke import CallTrace
+from .safety import Cut
 
 __all__ = ["TickRecord", "DecisionRecorder", "to_jsonable", "OUTCOMES"]
 
@@ -50,6 +51,7 @@ class TickRecord:
     merge_reasons: list[str] = field(default_factory=list)
     clamp_reasons: list[str] = field(default_factory=list)
     safety_reasons: list[str] = field(default_factory=list)
+    cuts: list[Cut] = field(default_factory=list)  # where safety kept other counts than were asked
     connector_notes: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
 
@@ -67,6 +69,8 @@ class TickRecord:
                 if n != self.replicas[role].expected
             )
             parts.append(moves or "no change")
+        if self.cuts:
+            parts.append("cut: " + ", ".join(cut.describe() for cut in self.cuts))
         if self.decision_id is not None:
             parts.append(f"decision {self.decision_id}")
         if self.reason:

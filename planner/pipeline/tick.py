@@ -53,6 +53,7 @@ def safety_limits(config: PlannerConfig) -> SafetyLimits:
         gpus_per_engine={role: config.gpus_per_engine(role) for role in config.roles},
         max_gpu_budget=config.max_gpu_budget,
         pending_scale_down_timeout_seconds=config.safety.pending_scale_down_timeout_seconds,
+        max_change=config.max_throughput_scaling_replicas,
     )
 
 
@@ -188,6 +189,7 @@ class TickPipeline:
 
         safe = self.guard.enforce(clamped.merged.targets, replicas, self.clock.monotonic())
         record.safety_reasons = list(safe.reasons)
+        record.cuts = list(safe.cuts)
         record.targets = {role: safe.targets[role] for role in self.view.roles}
         if record.targets == {role: current[role] for role in self.view.roles}:
             record.outcome = "no_change"

@@ -73,6 +73,7 @@ class SimCluster:
         self.finished = 0
         self.log = SimLog()
         self.scale_actions = 0
+        self.scale_actions_by_role = {Role.PREFILL: 0, Role.DECODE: 0}
         self.on_complete: Callable[[SimRequest], None] | None = None  # e.g. the frontend's /metrics
         for role, n in initial.items():
             for _ in range(n):
@@ -283,6 +284,7 @@ class SimCluster:
         if target == len(active):
             return
         self.scale_actions += 1
+        self.scale_actions_by_role[role] += 1
         if target > len(active):
             for _ in range(target - len(active)):
                 self._add_engine(role, self.now + self.settings.startup_delay_s)

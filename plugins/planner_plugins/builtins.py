@@ -119,7 +119,6 @@ def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
             itl_ms=settings["itl_ms"],
             prefill_gpus=settings["prefill_engine_num_gpu"],
             decode_gpus=settings["decode_engine_num_gpu"],
-            max_change=settings["max_throughput_scaling_replicas"],
             min_endpoint={Role(r): n for r, n in effective["min_endpoint"].items()},
             sizing=settings["throughput_sizing"],
             quantile=settings["queue_aware_quantile"],

@@ -42,7 +42,6 @@ class SizingSettings:
     itl_ms: float
     prefill_gpus: int = 1
     decode_gpus: int = 1
-    max_change: int = 8
     min_endpoint: Mapping[Role, int] | None = None
     sizing: str = "queue_aware"  # or "dynamo": the mean-rate formula
     quantile: float = 0.95  # share of requests whose queueing must fit the TTFT budget
@@ -284,11 +283,9 @@ class ThroughputPropose(ProposePlugin):
             queued_kv = sum(w.queued_kv_tokens or 0.0 for w in workers if w.role is Role.DECODE)
             waiting = queued_kv / (isl + osl) if isl + osl > 0 else 0.0
         wanted = self._stabilised(ctx.now, self.size(num, isl, osl, current, waiting))
-        targets: dict[Role, int] = {}
-        for role, n in wanted.items():
-            now = current.get(role, n)
-            n = max(now - s.max_change, min(now + s.max_change, n))
-            targets[role] = max(n, (s.min_endpoint or {}).get(role, 0))
+        # The change cap and the GPU budget are safety's (recorded as cuts); the floor is applied
+        # here too so a proposal never reads below what the deployment must keep.
+        targets = {role: max(n, (s.min_endpoint or {}).get(role, 0)) for role, n in wanted.items()}
         reason = (
             f"{s.sizing}: {num:.0f} req/{s.interval_s:g}s, ISL {isl:.0f}, OSL {osl:.0f}, "
             f"corrections prefill {self.corrections.prefill:.2f} decode {self.corrections.decode:.2f}"

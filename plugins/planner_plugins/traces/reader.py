@@ -9,7 +9,7 @@ import io
 import json
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -24,6 +24,7 @@ __all__ = [
     "read_mooncake",
     "read_azure_csv",
     "synthetic_trace",
+    "poisson_trace",
     "scale_rate",
     "iter_windows",
 ]
@@ -170,6 +171,44 @@ def load_trace(spec: str | Path, *, lenient: bool = False) -> Trace:
     return Trace(str(spec), merged)
 
 
+def poisson_trace(
+    name: str,
+    rate_at: Callable[[float], float],
+    peak_rate: float,
+    duration_s: float,
+    *,
+    isl: float = 3000.0,
+    osl: float = 150.0,
+    length_cv: float = 0.5,
+    seed: int = 0,
+) -> Trace:
+    """Poisson arrivals at the time-varying rate `rate_at(t)` (requests/s, never above `peak_rate`)
+    for `duration_s`, by thinning; input and output lengths lognormal around their means with
+    coefficient of variation `length_cv`."""
+    for what, value in (("peak_rate", peak_rate), ("duration_s", duration_s), ("isl", isl), ("osl", osl)):
+        if not (math.isfinite(value) and value > 0):
+            raise TraceError(f"{name}: {what}={value!r} must be a finite number > 0")
+    if not (math.isfinite(length_cv) and 0 <= length_cv <= 10):
+        raise TraceError(f"{name}: length_cv={length_cv!r} must be between 0 and 10")
+    rng = random.Random(seed)
+    sigma = math.sqrt(math.log1p(length_cv**2))
+
+    def length(mean: float) -> int:
+        return max(1, round(rng.lognormvariate(math.log(mean) - sigma**2 / 2, sigma)))
+
+    rows: list[tuple[float, int, int]] = []
+    t = 0.0
+    while True:
+        t += rng.expovariate(peak_rate)  # candidates at the peak rate, kept with probability rate/peak
+        if t >= duration_s:
+            break
+        if rng.random() * peak_rate <= rate_at(t):
+            rows.append((t, length(isl), length(osl)))
+    if not rows:
+        raise TraceError(f"{name}: no requests in {duration_s:g} s at a peak rate of {peak_rate:g}/s")
+    return Trace(name, [TraceRequest(t, i, o) for t, i, o in rows])
+
+
 def synthetic_trace(
     pattern: str,
     duration_s: float,
@@ -187,7 +226,6 @@ def synthetic_trace(
     """
     if pattern not in ("constant", "step", "sine", "bursts"):
         raise TraceError(f"synthetic pattern {pattern!r}: expected constant, step, sine or bursts")
-    rng = random.Random(seed)
 
     def rate_at(t: float) -> float:
         phase = (t % period_s) / period_s
@@ -199,23 +237,9 @@ def synthetic_trace(
             return rate + (amplitude if phase < 0.1 else 0.0)
         return rate
 
-    peak = rate + abs(amplitude)
-    sigma = math.sqrt(math.log(1.25))  # CV 0.5
-
-    def length(mean: float) -> int:
-        return max(1, round(rng.lognormvariate(math.log(mean) - sigma**2 / 2, sigma)))
-
-    requests: list[TraceRequest] = []
-    t = 0.0
-    while peak > 0:
-        t += rng.expovariate(peak)  # thinning: candidate arrivals at the peak rate
-        if t >= duration_s:
-            break
-        if rng.random() * peak <= rate_at(t):
-            requests.append(TraceRequest(t, length(isl), length(osl)))
-    if not requests:
-        raise TraceError(f"synthetic {pattern} trace at rate {rate} for {duration_s} s holds no requests")
-    return _finish(f"synthetic-{pattern}", [(r.arrival, r.isl, r.osl) for r in requests], 0)
+    return poisson_trace(
+        f"synthetic-{pattern}", rate_at, rate + abs(amplitude), duration_s, isl=isl, osl=osl, seed=seed
+    )
 
 
 def scale_rate(trace: Trace, factor: float, *, seed: int = 0, jitter_s: float = 0.5) -> Trace:
