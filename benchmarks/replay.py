@@ -6,24 +6,21 @@ Per trace, scaled so the fleet spans several engines per role, three configurati
 simulated deployment (bundled H200 profile, 120 s engine start-up) against the oracle:
   static   a fixed fleet sized for the peak: the largest per-window oracle sizing, all hour long;
   dynamo   Dynamo's throughput planner: ARIMA prediction, the mean-rate replica formula, no load loop;
-  planner  this planner's defaults for SLA targets: ensemble prediction and queue-aware sizing.
+  planner  this planner with only the targets set (planner/sim/compare.py).
 Dynamic policies start from the oracle's sizing of the first window. The SLA targets per trace
 are ones the static fleet meets (see TARGETS): TTFT must leave room for the longest prompts.
+benchmarks/scenarios.py scores the same policies on synthetic traffic too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-from planner.config import PlannerConfig
-from planner.sim.oracle import oracle_sizing
-from planner.sim.replay import ReplayResult, replay_config
-from planner.sim.report import format_table
-from planner.sim.world import load_perf, simulation_settings
+from planner.sim.compare import compare_policies
+from planner.sim.report import format_footer, format_table
 from planner_plugins.traces import load_trace, scale_rate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "traces"
@@ -38,20 +35,6 @@ TARGETS: dict[str, tuple[Path, float, float, float]] = {
 INTERVAL_S = 60.0
 
 
-def configs(ttft: float, itl: float, peak: tuple[int, int], first: tuple[int, int]) -> list[tuple[str, PlannerConfig]]:
-    common: dict[str, Any] = {
-        "ttft_ms": ttft, "itl_ms": itl, "max_gpu_budget": -1, "throughput_adjustment_interval_seconds": INTERVAL_S,
-    }  # fmt: skip
-    start = {"initial_prefill": first[0], "initial_decode": first[1]}
-    peak_fleet = {"initial_prefill": peak[0], "initial_decode": peak[1]}
-    dynamo = {"optimization_target": "sla", "load_predictor": "arima", "throughput_sizing": "dynamo"}
-    return [
-        ("static", PlannerConfig(**common, advisory=True, simulation=peak_fleet)),
-        ("dynamo", PlannerConfig(**common, **dynamo, simulation=start)),
-        ("planner", PlannerConfig(**common, optimization_target="sla", simulation=start)),
-    ]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trace", action="append", choices=sorted(TARGETS), help="default: every shared trace")
@@ -61,30 +44,19 @@ def main() -> None:
     for name in args.trace or sorted(TARGETS):
         path, scale, ttft, itl = TARGETS[name]
         trace = scale_rate(load_trace(path), scale)
-        probe = PlannerConfig(ttft_ms=ttft, itl_ms=itl)
-        started = time.perf_counter()
-        oracle = oracle_sizing(
-            trace, load_perf(probe), simulation_settings(probe), window_s=INTERVAL_S, ttft_ms=ttft, itl_ms=itl
-        )
-        oracle_s = time.perf_counter() - started
-        peak = (max(w.prefill for w in oracle.windows), max(w.decode for w in oracle.windows))
-        first = (oracle.windows[0].prefill, oracle.windows[0].decode)
-        results: list[ReplayResult] = []
-        for label, config in configs(ttft, itl, peak, first):
-            result = replay_config(config, trace, name=label)
-            result.oracle_gpu_hours = oracle.gpu_hours
-            results.append(result)
+        comparison = compare_policies(name, trace, ttft, itl, interval_s=INTERVAL_S)
+        results = list(comparison.results.values())
         print(format_table(f"{name} x{scale:g} (TTFT {ttft:g} ms, ITL {itl:g} ms)", results))
-        infeasible = sum(not w.feasible for w in oracle.windows)
+        oracle = comparison.oracle
+        start = f"{oracle.first_fleet[0]}P/{oracle.first_fleet[1]}D (the oracle's first window) for dynamo and planner"
+        print(format_footer(results, oracle, start))
+        planner = comparison.results["planner"]
         print(
-            f"oracle: {oracle.gpu_hours:.2f} GPU-h over {len(oracle.windows)} windows of {INTERVAL_S:g} s "
-            f"({infeasible} infeasible), static peak {peak[0]}P/{peak[1]}D, search {oracle_s:.1f} s; "
-            f"replay speed {results[-1].requests / results[-1].wall_seconds:,.0f} requests/s (planner)\n"
+            f"static peak {oracle.peak_fleet[0]}P/{oracle.peak_fleet[1]}D, oracle search "
+            f"{comparison.oracle_seconds:.1f} s; replay speed {planner.requests / planner.wall_seconds:,.0f} "
+            "requests/s (planner)\n"
         )
-        document["traces"].append({
-            "trace": name, "rate_scale": scale, "ttft_ms": ttft, "itl_ms": itl, "oracle_gpu_hours": oracle.gpu_hours,
-            "oracle_seconds": oracle_s, "results": [r.as_json() for r in results],
-        })  # fmt: skip
+        document["traces"].append({"trace": name, "rate_scale": scale, **comparison.as_json()})
     if args.json:
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
 

@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--seed", type=int, default=0, help="seed of the rate scaling")
     replay.add_argument("--lenient", action="store_true", help="skip (and count) bad trace lines")
     replay.add_argument("--no-oracle", action="store_true", help="skip the oracle search")
+    replay.add_argument(
+        "--cold-start", action="store_true", help="start each config from its configured fleet, not the oracle's first"
+    )
     replay.add_argument("--json", metavar="OUT", help="write the results as JSON")
     replay.add_argument("--report", metavar="OUT.html", help="write an HTML report")
 
@@ -132,7 +135,7 @@ def _replay(args: argparse.Namespace) -> int:
     from planner_plugins.traces import TraceError, load_trace, scale_rate
 
     from .sim.replay import replay_configs
-    from .sim.report import format_table, write_html, write_json
+    from .sim.report import format_footer, format_table, write_html, write_json
 
     try:
         named = [(Path(path).stem, load_config(path, args.overrides)) for path in args.config]
@@ -146,13 +149,21 @@ def _replay(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     progress = _progress_bar if sys.stderr.isatty() else None
     try:
-        results, oracle = replay_configs(trace, configs, oracle=not args.no_oracle, progress=progress)
+        results, oracle = replay_configs(
+            trace, configs, oracle=not args.no_oracle, cold_start=args.cold_start, progress=progress
+        )
     except PlannerError as exc:
         print(f"\nplanner: {exc}", file=sys.stderr)
         return 2
     if progress is not None:
         print(file=sys.stderr)
     print(format_table(trace.name, results))
+    if oracle is not None and not args.cold_start:
+        start = f"{oracle.first_fleet[0]}P/{oracle.first_fleet[1]}D, the oracle's first window, for every config"
+        start += " not setting simulation.initial_prefill/initial_decode"
+    else:
+        start = "each config's own (simulation.initial_prefill/initial_decode, else its min endpoints)"
+    print(format_footer(results, oracle, start))
     if args.json:
         write_json(args.json, trace.name, results, oracle, args.rate_scale)
     if args.report:

@@ -35,6 +35,22 @@ class OracleResult:
     window_s: float
     windows: list[OracleWindow]
     gpu_hours: float
+    max_gpus: int | None = None  # the GPU budget it honoured
+
+    @property
+    def infeasible(self) -> int:
+        """Windows no fleet (within the budget) serves at the target attainment."""
+        return sum(not w.feasible for w in self.windows)
+
+    @property
+    def first_fleet(self) -> tuple[int, int]:
+        return (self.windows[0].prefill, self.windows[0].decode) if self.windows else (1, 1)
+
+    @property
+    def peak_fleet(self) -> tuple[int, int]:
+        if not self.windows:
+            return (1, 1)
+        return (max(w.prefill for w in self.windows), max(w.decode for w in self.windows))
 
 
 def _smallest(predicate: Callable[[int], bool], low: int) -> int | None:
@@ -104,6 +120,23 @@ def _size_window(
     return prefill, decode, _attainment(requests, perf, settings, sla, prefill, decode)[1], feasible
 
 
+def _within_budget(
+    prefill: int, decode: int, minimum: tuple[int, int], settings: SimSettings, max_gpus: int
+) -> tuple[int, int]:
+    """Give back one engine at a time from the role using more GPUs until the fleet fits (as safety does)."""
+    gp, gd = settings.prefill_gpus_per_engine, settings.decode_gpus_per_engine
+    while prefill * gp + decode * gd > max_gpus:
+        if prefill * gp >= decode * gd and prefill > minimum[0]:
+            prefill -= 1
+        elif decode > minimum[1]:
+            decode -= 1
+        elif prefill > minimum[0]:
+            prefill -= 1
+        else:
+            break
+    return prefill, decode
+
+
 def oracle_sizing(
     trace: Trace,
     perf: PerfModel,
@@ -115,11 +148,13 @@ def oracle_sizing(
     min_prefill: int = 1,
     min_decode: int = 1,
     target: float = 0.99,
+    max_gpus: int | None = None,
 ) -> OracleResult:
     """For each window, start a warm cluster with that window's requests alone and search the
     fewest prefill engines meeting TTFT for `target` of them, then the fewest decode engines
     meeting both targets. A window no count can satisfy takes the count past which attainment
-    stops improving, and is reported as infeasible."""
+    stops improving, and is reported as infeasible; so is a window whose fleet does not fit in
+    `max_gpus` (it is cut to fit, as the planner's safety would, and scored so)."""
     windows: list[OracleWindow] = []
     gpu_seconds = 0.0
     for index, requests in iter_windows(trace, window_s):
@@ -129,9 +164,15 @@ def oracle_sizing(
             prefill, decode, attained, feasible = _size_window(
                 rebased, perf, settings, (ttft_ms, itl_ms), (min_prefill, min_decode), target
             )
+            if max_gpus is not None and max_gpus >= 0:
+                fitted = _within_budget(prefill, decode, (min_prefill, min_decode), settings, max_gpus)
+                if fitted != (prefill, decode):
+                    prefill, decode = fitted
+                    sla = (ttft_ms, itl_ms)
+                    attained, feasible = _attainment(rebased, perf, settings, sla, prefill, decode)[1], False
         else:
             prefill, decode, attained, feasible = min_prefill, min_decode, 1.0, True
         windows.append(OracleWindow(index, len(rebased), prefill, decode, attained, feasible))
         span = min(window_s, max(0.0, trace.duration - start))
         gpu_seconds += (prefill * settings.prefill_gpus_per_engine + decode * settings.decode_gpus_per_engine) * span
-    return OracleResult(window_s, windows, gpu_seconds / 3600.0)
+    return OracleResult(window_s, windows, gpu_seconds / 3600.0, max_gpus)

@@ -19,7 +19,10 @@ from .oracle import OracleResult, oracle_sizing
 from .score import LatencyScore, score_requests
 from .world import SimulatedDeployment, load_perf, simulation_settings
 
-__all__ = ["ReplayResult", "ReplicaPoint", "replay_config", "replay_configs"]
+__all__ = ["ReplayResult", "ReplicaPoint", "oracle_for", "replay_config", "replay_configs", "starting_from"]
+
+DECISION_CUTS = ("budget_capped", "change_capped", "min_endpoint")
+"""Cuts that change what a decision asked for (a held scale-down only defers it)."""
 
 Progress = Callable[[float], None]
 """Called with the fraction of the trace simulated so far."""
@@ -42,6 +45,9 @@ class ReplayResult(LatencyScore):
     gpu_hours: float
     oracle_gpu_hours: float | None
     scale_actions: int
+    scale_actions_by_role: dict[str, int] = field(default_factory=dict)
+    cuts: dict[str, int] = field(default_factory=dict)  # targets safety changed, by reason
+    cut_decisions: int = 0  # ticks whose targets were cut by the budget, the change cap or min endpoints
     timeline: list[ReplicaPoint] = field(default_factory=list, repr=False)
 
     def as_json(self) -> dict[str, object]:
@@ -51,14 +57,23 @@ class ReplayResult(LatencyScore):
 
 
 async def _run(
-    config: PlannerConfig, trace: Trace, timeline: list[ReplicaPoint], progress: Progress | None
-) -> SimulatedDeployment:
+    config: PlannerConfig,
+    trace: Trace,
+    timeline: list[ReplicaPoint],
+    cuts: dict[str, int],
+    progress: Progress | None,
+) -> tuple[SimulatedDeployment, int]:
     clock = VirtualClock(start=0.0)
     # A replay observes the simulated frontend directly, on its virtual clock: no Prometheus to ask.
     config = config.model_copy(update={"metric_pulling_prometheus_endpoint": None})
     world = SimulatedDeployment(config, clock, trace, load_perf(config))
+    cut_decisions = 0
 
     def on_record(record: TickRecord) -> None:
+        nonlocal cut_decisions
+        for cut in record.cuts:
+            cuts[cut.reason] = cuts.get(cut.reason, 0) + 1
+        cut_decisions += any(cut.reason in DECISION_CUTS for cut in record.cuts)
         replicas = world.cluster.replicas()
         timeline.append(
             ReplicaPoint(world.cluster.now, replicas[Role.PREFILL].expected, replicas[Role.DECODE].expected)
@@ -77,7 +92,7 @@ async def _run(
 
         group.start_soon(stop_at_trace_end)
         await planner.run()
-    return world
+    return world, cut_decisions
 
 
 def replay_config(
@@ -90,7 +105,8 @@ def replay_config(
     """
     started = time.perf_counter()
     timeline: list[ReplicaPoint] = []
-    world = anyio.run(_run, config, trace, timeline, progress)
+    cuts: dict[str, int] = {}
+    world, cut_decisions = anyio.run(_run, config, trace, timeline, cuts, progress)
     cluster = world.cluster
     cluster.advance_to(trace.duration)
     gpu_hours = cluster.gpu_seconds(trace.duration) / 3600.0
@@ -104,6 +120,9 @@ def replay_config(
         gpu_hours=gpu_hours,
         oracle_gpu_hours=None,
         scale_actions=cluster.scale_actions,
+        scale_actions_by_role={role.value: n for role, n in cluster.scale_actions_by_role.items()},
+        cuts=cuts,
+        cut_decisions=cut_decisions,
         timeline=timeline,
     )
 
@@ -115,32 +134,51 @@ def _named(progress: Callable[[str, float], None] | None, name: str) -> Progress
     return lambda fraction: report(name, fraction)
 
 
+def oracle_for(config: PlannerConfig, trace: Trace) -> OracleResult:
+    """The oracle's sizing of `trace` with this config's SLA, interval, engines, minimums and GPU budget."""
+    return oracle_sizing(
+        trace,
+        load_perf(config),
+        simulation_settings(config),
+        window_s=config.throughput_adjustment_interval_seconds,
+        ttft_ms=config.ttft_ms,
+        itl_ms=config.itl_ms,
+        min_prefill=max(1, config.min_endpoint_for(Role.PREFILL)),
+        min_decode=max(1, config.min_endpoint_for(Role.DECODE)),
+        max_gpus=config.max_gpu_budget if config.max_gpu_budget >= 0 else None,
+    )
+
+
+def starting_from(config: PlannerConfig, fleet: tuple[int, int]) -> PlannerConfig:
+    """The config starting from `fleet` (prefill, decode), unless it sets its own initial fleet."""
+    if config.simulation.model_fields_set & {"initial_prefill", "initial_decode"}:
+        return config
+    simulation = config.simulation.model_copy(update={"initial_prefill": fleet[0], "initial_decode": fleet[1]})
+    return config.model_copy(update={"simulation": simulation})
+
+
 def replay_configs(
     trace: Trace,
     configs: list[tuple[str, PlannerConfig]],
     *,
     oracle: bool = True,
+    cold_start: bool = False,
     progress: Callable[[str, float], None] | None = None,
 ) -> tuple[list[ReplayResult], OracleResult | None]:
-    """Score several configs on one trace; the oracle uses the first config's SLA, interval and engines."""
-    results = []
-    for name, config in configs:
-        results.append(replay_config(config, trace, name=name, progress=_named(progress, name)))
+    """Score several configs on one trace against the oracle (the first config's SLA, interval,
+    engines and GPU budget). Unless `cold_start`, every config that does not set its own initial
+    fleet starts from the oracle's first-window fleet, so no config pays for a cold start the
+    others are spared."""
     sized: OracleResult | None = None
     if oracle and configs:
-        first = configs[0][1]
         if progress is not None:
             progress("oracle", 0.0)
-        sized = oracle_sizing(
-            trace,
-            load_perf(first),
-            simulation_settings(first),
-            window_s=first.throughput_adjustment_interval_seconds,
-            ttft_ms=first.ttft_ms,
-            itl_ms=first.itl_ms,
-            min_prefill=max(1, first.min_endpoint_for(Role.PREFILL)),
-            min_decode=max(1, first.min_endpoint_for(Role.DECODE)),
-        )
-        for result in results:
-            result.oracle_gpu_hours = sized.gpu_hours
+        sized = oracle_for(configs[0][1], trace)
+    results = []
+    for name, config in configs:
+        if sized is not None and not cold_start:
+            config = starting_from(config, sized.first_fleet)
+        result = replay_config(config, trace, name=name, progress=_named(progress, name))
+        result.oracle_gpu_hours = None if sized is None else sized.gpu_hours
+        results.append(result)
     return results, sized

@@ -11,11 +11,12 @@ from pathlib import Path
 from .oracle import OracleResult
 from .replay import ReplayResult
 
-__all__ = ["format_table", "write_json", "write_html"]
+__all__ = ["format_table", "format_footer", "write_json", "write_html"]
 
 _COLUMNS = (
     ("config", 28), ("requests", 9), ("GPU-h", 7), ("oracle", 7), ("xOracle", 7), ("SLA%", 6),
-    ("TTFT%", 6), ("ITL%", 6), ("p50TTFT", 8), ("p99TTFT", 8), ("p99ITL", 7), ("scales", 6), ("wall s", 6),
+    ("TTFT%", 6), ("ITL%", 6), ("p50TTFT", 8), ("p99TTFT", 8), ("p99ITL", 7), ("scales", 6), ("cut", 4),
+    ("wall s", 6),
 )  # fmt: skip
 
 
@@ -27,7 +28,7 @@ def _cells(r: ReplayResult) -> list[str]:
         "-" if math.isnan(ratio) else f"{ratio:.2f}",
         f"{100 * r.sla_attainment:.2f}", f"{100 * r.ttft_attainment:.2f}", f"{100 * r.itl_attainment:.2f}",
         f"{r.p50_ttft_ms:.0f}", f"{r.p99_ttft_ms:.0f}", f"{r.p99_itl_ms:.1f}",
-        str(r.scale_actions), f"{r.wall_seconds:.1f}",
+        str(r.scale_actions), str(r.cut_decisions), f"{r.wall_seconds:.1f}",
     ]  # fmt: skip
 
 
@@ -44,6 +45,22 @@ def format_table(trace: str, results: Sequence[ReplayResult]) -> str:
     return "\n".join(lines)
 
 
+def format_footer(results: Sequence[ReplayResult], oracle: OracleResult | None, start: str) -> str:
+    """What the table's numbers rest on: the oracle's feasibility and budget, the start fleet, the cuts."""
+    lines = [f"start fleet: {start}"]
+    if oracle is not None:
+        budget = "no GPU budget" if oracle.max_gpus is None else f"within max_gpu_budget={oracle.max_gpus}"
+        lines.append(
+            f"oracle: {oracle.gpu_hours:.2f} GPU-h over {len(oracle.windows)} windows of {oracle.window_s:g} s "
+            f"{budget}; {oracle.infeasible} window(s) infeasible (no fleet meets the SLA for 99 % of their requests)"
+        )
+    for r in results:
+        if r.cuts:
+            kinds = ", ".join(f"{reason} {n}" for reason, n in sorted(r.cuts.items()))
+            lines.append(f"{r.name}: {r.cut_decisions} decision(s) cut ({kinds})")
+    return "\n".join(lines)
+
+
 def write_json(
     path: str | Path, trace: str, results: Sequence[ReplayResult], oracle: OracleResult | None, rate_scale: float
 ) -> None:
@@ -51,6 +68,8 @@ def write_json(
         "trace": trace,
         "rate_scale": rate_scale,
         "oracle_window_seconds": None if oracle is None else oracle.window_s,
+        "oracle_infeasible_windows": None if oracle is None else oracle.infeasible,
+        "oracle_max_gpus": None if oracle is None else oracle.max_gpus,
         "results": [r.as_json() for r in results],
     }
     Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -87,7 +87,8 @@ class Mix:
 
 
 MIXES: dict[str, Mix] = {
-    "chat": Mix("chat", 3000.0, 250.0, tight=(300.0, 15.0), loose=(2000.0, 40.0)),
+    "conversation": Mix("conversation", 1100.0, 250.0, tight=(250.0, 15.0), loose=(1500.0, 40.0)),
+    "long_prompt": Mix("long_prompt", 8000.0, 200.0, tight=(1000.0, 20.0), loose=(3000.0, 40.0)),
     "decode_heavy": Mix("decode_heavy", 300.0, 800.0, tight=(100.0, 10.0), loose=(1000.0, 30.0)),
     "prefill_heavy": Mix("prefill_heavy", 16000.0, 120.0, tight=(1500.0, 15.0), loose=(5000.0, 35.0)),
 }
@@ -126,18 +127,18 @@ def scenario_trace(scenario: Scenario, seed: int = 0) -> Trace:
 
 def _suite() -> list[Scenario]:
     hour = 3600.0
-    chat, decode, prefill = MIXES["chat"], MIXES["decode_heavy"], MIXES["prefill_heavy"]
+    chat, long, decode, prefill = (MIXES[m] for m in ("conversation", "long_prompt", "decode_heavy", "prefill_heavy"))
     return [
-        Scenario("steady", steady(), 12.0, chat),
-        Scenario("steps_up_down", steps(hour, 4.0), 16.0, chat),
-        Scenario("ramp", ramp(hour, 8.0), 20.0, chat),
-        Scenario("periodic_5min", periodic(300.0, 10.0), 16.0, chat),
-        Scenario("periodic_10min", periodic(600.0, 25.0), 20.0, chat),
-        Scenario("periodic_30min", periodic(1800.0, 10.0), 20.0, chat),
-        Scenario("periodic_60min", periodic(3600.0, 25.0), 20.0, chat),
-        Scenario("on_off_bursts", on_off(60.0, 600.0, 8.0), 24.0, chat, bursts=True),
-        Scenario("decode_heavy", periodic(1800.0, 3.0), 12.0, decode),
-        Scenario("prefill_heavy", periodic(1800.0, 3.0), 4.0, prefill),
+        Scenario("steady", steady(), 20.0, chat),
+        Scenario("steps_up_down", steps(hour, 4.0), 20.0, long),
+        Scenario("ramp", ramp(hour, 10.0), 30.0, chat),
+        Scenario("periodic_5min", periodic(300.0, 10.0), 20.0, long),
+        Scenario("periodic_10min", periodic(600.0, 25.0), 24.0, long),
+        Scenario("periodic_30min", periodic(1800.0, 10.0), 24.0, long),
+        Scenario("periodic_60min", periodic(3600.0, 25.0), 24.0, long),
+        Scenario("on_off_bursts", on_off(60.0, 600.0, 10.0), 60.0, chat, bursts=True),
+        Scenario("decode_heavy", periodic(1800.0, 3.0), 16.0, decode),
+        Scenario("prefill_heavy", periodic(1800.0, 3.0), 5.0, prefill),
     ]
 
 
