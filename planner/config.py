@@ -74,6 +74,9 @@ DYNAMO_ALIASES: Mapping[str, str] = {
     "no_operation": "advisory",
 }
 
+DEFAULT_ENGINE_STARTUP_S = 120.0
+"""A typical LLM engine's time to start (image pull, weights load, warm-up) before it is measured."""
+
 ROLES_BY_MODE: Mapping[str, tuple[Role, ...]] = {
     "disagg": (Role.PREFILL, Role.DECODE),
     "prefill": (Role.PREFILL,),
@@ -145,8 +148,11 @@ class PlannerConfig(BaseSettings):
     profile_results_dir: str | None = None
     throughput_sizing: Literal["queue_aware", "dynamo"] = "queue_aware"
     queue_aware_quantile: float = Field(0.99, gt=0.5, lt=1.0)
-    queue_aware_hysteresis: float = Field(0.25, ge=0.0, lt=0.9)
+    queue_aware_hysteresis: float = Field(0.1, ge=0.0, lt=0.9)
     scale_down_stabilization_seconds: float = Field(0.0, ge=0)
+    engine_startup_seconds: float | None = Field(
+        None, ge=0, le=86400, description="Time from asking for an engine to it serving (refined from observed starts)."
+    )
     engine_context_length: int = Field(131072, ge=1)
     prefill_scale_up_queue_tokens: float = Field(16384.0, ge=0)
     prefill_scale_down_queue_tokens: float = Field(1024.0, ge=0)
@@ -314,7 +320,15 @@ class PlannerConfig(BaseSettings):
             "min_endpoint": {role.value: self.min_endpoint_for(role) for role in self.roles},
             # `planner run` may pace the planner on a scaled clock (a simulation); Prometheus keeps wall time.
             "wall_seconds_per_second": 1.0 / self.clock_speed_effective,
+            "engine_startup_seconds": self.engine_startup_effective,
         }
+
+    @property
+    def engine_startup_effective(self) -> float:
+        """`engine_startup_seconds`, else the simulated engines' start-up when embedded, else 120 s."""
+        if self.engine_startup_seconds is not None:
+            return self.engine_startup_seconds
+        return self.simulation.startup_delay_seconds if self.environment == "embedded" else DEFAULT_ENGINE_STARTUP_S
 
     @property
     def clock_speed_effective(self) -> float:

@@ -14,12 +14,17 @@ __all__ = ["fill_predictions", "run_predict_chain"]
 
 
 def fill_predictions(current: Predictions, offered: Predictions) -> Predictions:
-    """Keep what is already predicted; take the offered value only where the field is unset."""
+    """Keep what is already predicted; take the offered value only where the field is unset.
+
+    A path of counts ahead comes only with the count it starts from: one plugin's path must not
+    be read as the continuation of another plugin's count."""
     updates = {
         f.name: getattr(offered, f.name)
         for f in dataclasses.fields(current)
         if getattr(current, f.name) is None and getattr(offered, f.name) is not None
     }
+    if "num_requests" not in updates:
+        updates.pop("num_requests_ahead", None)
     return dataclasses.replace(current, **updates) if updates else current
 
 

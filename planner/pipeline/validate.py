@@ -99,11 +99,25 @@ def _clean_observations(plugin_id: str, obs: Observations) -> Observations:
     return Observations(traffic=traffic, workers=workers)
 
 
+MAX_STEPS_AHEAD = 1000
+
+
 def _check_predictions(plugin_id: str, predictions: Predictions) -> None:
     if not isinstance(predictions, Predictions):
         raise PluginProtocolError(plugin_id, f"predictions is a {type(predictions).__name__}, not Predictions")
+    ahead = predictions.num_requests_ahead
+    if ahead is not None:
+        if not isinstance(ahead, tuple) or len(ahead) > MAX_STEPS_AHEAD:
+            raise PluginProtocolError(
+                plugin_id, f"num_requests_ahead must be a tuple of at most {MAX_STEPS_AHEAD} counts"
+            )
+        for value in ahead:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise PluginProtocolError(plugin_id, f"predicted num_requests_ahead holds {value!r}, not a count >= 0")
     for f in dataclasses.fields(predictions):
         value = getattr(predictions, f.name)
+        if f.name == "num_requests_ahead":
+            continue
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
         ):

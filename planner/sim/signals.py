@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Mapping
 
 from planner_sdk import (
@@ -67,9 +68,20 @@ class FrontendWindow:
         self._arrivals = [r.arrival for r in requests]
         self._isl_sum = [0]
         self._osl_sum = [0]
+        self._isl_sq = [0]
+        self._osl_sq = [0]
         for r in requests:
             self._isl_sum.append(self._isl_sum[-1] + r.isl)
             self._osl_sum.append(self._osl_sum[-1] + r.osl)
+            self._isl_sq.append(self._isl_sq[-1] + r.isl * r.isl)
+            self._osl_sq.append(self._osl_sq[-1] + r.osl * r.osl)
+
+    @staticmethod
+    def _cv(total: int, squares: int, count: int) -> float | None:
+        if count < 2 or total <= 0:
+            return None
+        mean = total / count
+        return math.sqrt(max(0.0, squares / count - mean * mean)) / mean
 
     def traffic(self, start: float, end: float) -> TrafficObservation:
         lo, hi = bisect.bisect_right(self._arrivals, start), bisect.bisect_right(self._arrivals, end)
@@ -84,6 +96,8 @@ class FrontendWindow:
             mean_osl=(self._osl_sum[hi] - self._osl_sum[lo]) / count if count else None,
             mean_ttft_ms=None if ttft is None else ttft * 1000.0,
             mean_itl_ms=None if itl is None else itl * 1000.0,
+            isl_cv=self._cv(self._isl_sum[hi] - self._isl_sum[lo], self._isl_sq[hi] - self._isl_sq[lo], count),
+            osl_cv=self._cv(self._osl_sum[hi] - self._osl_sum[lo], self._osl_sq[hi] - self._osl_sq[lo], count),
         )
 
 

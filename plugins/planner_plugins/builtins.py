@@ -125,6 +125,7 @@ def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
             hysteresis=settings["queue_aware_hysteresis"],
             correction=not settings["no_correction"],
             scale_down_stabilization_s=settings["scale_down_stabilization_seconds"],
+            startup_s=float(effective["engine_startup_seconds"]),
             default_isl=settings["isl"],
             default_osl=settings["osl"],
         )

@@ -99,6 +99,8 @@ class TrafficObservation:
     mean_osl: float | None = None
     mean_ttft_ms: float | None = None
     mean_itl_ms: float | None = None
+    isl_cv: float | None = None  # coefficient of variation (std / mean) of input lengths
+    osl_cv: float | None = None  # and of output lengths
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,14 +131,27 @@ class Observations:
 
 @dataclass(frozen=True, slots=True)
 class Predictions:
-    """Next-interval load; unset is not zero."""
+    """Next-interval load; unset is not zero.
+
+    `num_requests_ahead` optionally forecasts the request count of each of the next few intervals
+    (the first is the next one), so a proposer can size for when its decision takes effect, an
+    engine start-up later; without it the next interval's count stands for all of them.
+    """
 
     num_requests: float | None = None
     isl: float | None = None
     osl: float | None = None
+    num_requests_ahead: tuple[float, ...] | None = None
 
     def is_empty(self) -> bool:
         return self.num_requests is None and self.isl is None and self.osl is None
+
+    def requests_ahead(self, steps: int) -> list[float] | None:
+        """Counts for the next `steps` intervals: the forecast path, extended by its last value."""
+        if self.num_requests is None:
+            return None
+        path = list(self.num_requests_ahead or ()) or [self.num_requests]
+        return (path + [path[-1]] * steps)[:steps]
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,7 +162,7 @@ _WORKER_NUMBERS = (
     "queued_prefill_requests", "queued_prefill_tokens", "scheduled_kv_tokens", "queued_kv_tokens", "max_kv_tokens",
     "running_requests", "forward_pass_ms", "recent_ttft_ms", "recent_itl_ms",
 )  # fmt: skip
-_TRAFFIC_NUMBERS = ("num_requests", "mean_isl", "mean_osl", "mean_ttft_ms", "mean_itl_ms")
+_TRAFFIC_NUMBERS = ("num_requests", "mean_isl", "mean_osl", "mean_ttft_ms", "mean_itl_ms", "isl_cv", "osl_cv")
 
 
 def observations_from_proto(message: pb.Observations) -> Observations:
@@ -185,11 +185,13 @@ def _predictions_to_proto(p: Predictions) -> pb.Predictions:
     message = pb.Predictions()
     for name in ("num_requests", "isl", "osl"):
         _set_opt(message, name, getattr(p, name))
+    message.num_requests_ahead.extend(p.num_requests_ahead or ())
     return message
 
 
 def _predictions_from_proto(message: pb.Predictions) -> Predictions:
-    return Predictions(_opt(message, "num_requests"), _opt(message, "isl"), _opt(message, "osl"))
+    ahead = tuple(message.num_requests_ahead) or None
+    return Predictions(_opt(message, "num_requests"), _opt(message, "isl"), _opt(message, "osl"), ahead)
 
 
 def context_to_proto(ctx: TickContext) -> pb.TickContext:

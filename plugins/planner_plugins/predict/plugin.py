@@ -25,6 +25,7 @@ from .predictors import (
     KalmanPredictor,
     MovingAveragePredictor,
     Predictor,
+    SeasonalNaivePredictor,
 )
 from .statistical import ArimaPredictor, ProphetPredictor
 
@@ -70,6 +71,7 @@ def make_predictor(name: str, settings: Mapping[str, Any], interval_s: float) ->
             (ExponentialSmoothingPredictor(0.3), 5),
             (kalman_member, kalman_member.min_points),
             (DriftPredictor(2), 4),
+            (SeasonalNaivePredictor(), 0),  # sits out until the series shows a period
         ]
         return EnsemblePredictor([m for m, _ in members], joins_after=[after for _, after in members])
     raise ValueError(f"load_predictor {name!r}: expected one of {', '.join(PREDICTORS)}")
@@ -112,6 +114,9 @@ class LoadPredict(PredictPlugin):
         self.interval_s = interval_s
         self.predictors = {series: make_predictor(predictor, settings, interval_s) for series in SERIES}
         self.defaults = {"isl": settings.get("isl"), "osl": settings.get("osl")}
+        # Enough intervals to reach past when an engine asked for now would serve, and the next one.
+        startup = float(settings.get("effective", {}).get("engine_startup_seconds", 120.0))
+        self.steps_ahead = math.ceil((startup + interval_s) / interval_s) + 2
         self.warmed_intervals = 0
         if warmup_trace:
             self.warm_start(load_trace(warmup_trace, lenient=lenient))
@@ -141,11 +146,13 @@ class LoadPredict(PredictPlugin):
         forecasts = {series: predictor.forecast() for series, predictor in self.predictors.items()}
         notes = [f"{s}: {p.note}" for s, p in self.predictors.items() if p.note]
         num = forecasts["num_requests"]
+        ahead = self.predictors["num_requests"].forecast_ahead(self.steps_ahead) if num is not None else None
         return PredictResult(
             Predictions(
                 num_requests=None if num is None else max(0.0, num),
                 isl=forecasts["isl"] if forecasts["isl"] is not None else self.defaults["isl"],
                 osl=forecasts["osl"] if forecasts["osl"] is not None else self.defaults["osl"],
+                num_requests_ahead=None if ahead is None else tuple(max(0.0, n) for n in ahead),
             ),
             note="; ".join(notes),
         )

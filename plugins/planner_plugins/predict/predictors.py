@@ -1,4 +1,4 @@
-"""One-step-ahead forecasters behind one small interface: observe a value, forecast the next."""
+"""Forecasters behind one small interface: observe a value, forecast the next one or the next few."""
 
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ __all__ = [
     "DriftPredictor",
     "KalmanPredictor",
     "EnsemblePredictor",
+    "SeasonalNaivePredictor",
+    "detect_period",
 ]
 
 
 class Predictor(Protocol):
-    """Feed it the series one value at a time; ask for the next value (None before any data)."""
+    """Feed it the series one value at a time; ask for the next value, or the next `steps` values
+    (None before any data)."""
 
     name: str
     note: str | None  # why the last forecast fell back, if it did
@@ -27,8 +30,21 @@ class Predictor(Protocol):
 
     def forecast(self) -> float | None: ...
 
+    def forecast_ahead(self, steps: int) -> list[float] | None: ...
 
-class ConstantPredictor:
+
+class _Flat:
+    """For forecasters with no view of the future beyond a level: every step ahead is the next."""
+
+    def forecast(self) -> float | None:
+        raise NotImplementedError
+
+    def forecast_ahead(self, steps: int) -> list[float] | None:
+        value = self.forecast()
+        return None if value is None else [value] * steps
+
+
+class ConstantPredictor(_Flat):
     """next = last."""
 
     def __init__(self) -> None:
@@ -43,7 +59,7 @@ class ConstantPredictor:
         return self._last
 
 
-class MovingAveragePredictor:
+class MovingAveragePredictor(_Flat):
     """next = mean of the last `window` values."""
 
     def __init__(self, window: int = 5) -> None:
@@ -64,7 +80,7 @@ class MovingAveragePredictor:
         return self._sum / len(self._values) if self._values else None
 
 
-class ExponentialSmoothingPredictor:
+class ExponentialSmoothingPredictor(_Flat):
     """next = level, where level moves `alpha` of the way to each new value."""
 
     def __init__(self, alpha: float = 0.3) -> None:
@@ -102,6 +118,13 @@ class DriftPredictor:
         if len(self._values) < 2:
             return last
         return max(0.0, last + (last - self._values[0]) / (len(self._values) - 1))
+
+    def forecast_ahead(self, steps: int) -> list[float] | None:
+        if not self._values:
+            return None
+        last = self._values[-1]
+        slope = (last - self._values[0]) / (len(self._values) - 1) if len(self._values) > 1 else 0.0
+        return [max(0.0, last + slope * h) for h in range(1, steps + 1)]
 
 
 class KalmanPredictor:
@@ -152,8 +175,16 @@ class KalmanPredictor:
             return None
         if self._n < self.min_points:
             return self._last
-        y = self._x[0] + self._x[1]
-        return max(0.0, math.expm1(y)) if self.log1p else y
+        ahead = self.forecast_ahead(1)
+        return ahead[0] if ahead else None
+
+    def forecast_ahead(self, steps: int) -> list[float] | None:
+        if self._last is None:
+            return None
+        if self._n < self.min_points:
+            return [self._last] * steps
+        ys = [self._x[0] + self._x[1] * h for h in range(1, steps + 1)]
+        return [max(0.0, math.expm1(y)) for y in ys] if self.log1p else [max(0.0, y) for y in ys]
 
 
 class EnsemblePredictor:
@@ -218,3 +249,71 @@ class EnsemblePredictor:
             return None
         total = sum(w for w, _ in pairs)
         return sum(w * f for w, f in pairs) / total
+
+    def forecast_ahead(self, steps: int) -> list[float] | None:
+        """The members' paths, blended with the weights their one-step errors earned."""
+        paths = [
+            (w, path)
+            for w, member in zip(self.weights(), self.members, strict=True)
+            if w > 0.0 and (path := member.forecast_ahead(steps)) is not None
+        ]
+        if not paths:
+            return None
+        total = sum(w for w, _ in paths)
+        return [sum(w * path[h] for w, path in paths) / total for h in range(steps)]
+
+
+def detect_period(values: list[float], min_lag: int = 3, min_cycles: float = 2.0, threshold: float = 0.6) -> int | None:
+    """The lag (in steps) at which the series best repeats itself, if it clearly does.
+
+    The autocorrelation must peak above `threshold` at a lag seen at least `min_cycles` times in
+    the history; None for series with no such period (steady, trending, or too short).
+    """
+    n = len(values)
+    if n < 2 * min_lag:
+        return None
+    mean = sum(values) / n
+    centred = [v - mean for v in values]
+    variance = sum(c * c for c in centred)
+    if variance <= 0:
+        return None
+    best, best_r = None, threshold
+    # Each lag's products averaged over the pairs it has, so long lags are not shrunk towards zero.
+    acf = [1.0] + [
+        sum(centred[i] * centred[i + lag] for i in range(n - lag)) / (n - lag) / (variance / n) for lag in range(1, n)
+    ]
+    for lag in range(min_lag, int(n / min_cycles) + 1):
+        if lag + 1 < n and acf[lag] > best_r and acf[lag] >= acf[lag - 1] and acf[lag] >= acf[lag + 1]:
+            best, best_r = lag, acf[lag]
+    return best
+
+
+class SeasonalNaivePredictor:
+    """The value one period ago, once the history shows a period (see `detect_period`); until then
+    it has no forecast and sits out of an ensemble. The period is re-detected every `period` steps."""
+
+    def __init__(self, max_history: int = 240) -> None:
+        self.name = "seasonal_naive"
+        self.note: str | None = None
+        self._values: deque[float] = deque(maxlen=max_history)
+        self.period: int | None = None
+        self._since_detect = 0
+
+    def observe(self, value: float) -> None:
+        self._values.append(value)
+        self._since_detect += 1
+        if self.period is None or self._since_detect >= self.period:
+            self.period = detect_period(list(self._values))
+            self._since_detect = 0
+
+    def forecast(self) -> float | None:
+        ahead = self.forecast_ahead(1)
+        return ahead[0] if ahead else None
+
+    def forecast_ahead(self, steps: int) -> list[float] | None:
+        period = self.period
+        if period is None or len(self._values) < period:
+            return None
+        values = self._values
+        # Step h ahead repeats the value (h mod period) steps into the last whole cycle.
+        return [values[len(values) - period + (h - 1) % period] for h in range(1, steps + 1)]

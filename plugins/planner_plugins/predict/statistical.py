@@ -72,27 +72,31 @@ class ArimaPredictor:
             self._model = None  # refit on the next forecast
 
     def forecast(self) -> float | None:
+        ahead = self.forecast_ahead(1)
+        return ahead[0] if ahead else None
+
+    def forecast_ahead(self, steps: int) -> list[float] | None:
         self.note = None
         if not self._history:
             return None
         last = self._history[-1]
         if len(self._history) < self.min_points:
-            return last
+            return [last] * steps
         try:
             if self._model is None or self._since_fit >= self.refit_every:
                 self._fit()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                y = float(self._model.predict(n_periods=1)[0])
+                ys = [float(y) for y in self._model.predict(n_periods=steps)]
         except (ValueError, ArithmeticError, IndexError, Exception) as exc:  # pmdarima raises broadly
             self._model = None
             self.note = f"arima failed ({type(exc).__name__}: {exc}); used the last value"
-            return last
-        if not math.isfinite(y):
+            return [last] * steps
+        if not all(math.isfinite(y) for y in ys):
             self._model = None
             self.note = "arima forecast was not finite; used the last value"
-            return last
-        return max(0.0, math.expm1(y)) if self.log1p else y
+            return [last] * steps
+        return [max(0.0, math.expm1(y)) if self.log1p else y for y in ys]
 
 
 class ProphetPredictor:
@@ -112,6 +116,10 @@ class ProphetPredictor:
     def observe(self, value: float) -> None:
         self._history.append(value)
         self._count += 1
+
+    def forecast_ahead(self, steps: int) -> list[float] | None:
+        value = self.forecast()  # one fit per tick is costly enough: the next value stands for the rest
+        return None if value is None else [value] * steps
 
     def forecast(self) -> float | None:
         self.note = None

@@ -21,7 +21,7 @@ from planner_sdk import (
 )
 
 from ..perf import PerfModel
-from .queueing import erlang_c, servers_for_wait
+from .sizing import LengthMix, decode_engines, prefill_engines
 
 __all__ = [
     "SizingSettings",
@@ -29,7 +29,6 @@ __all__ = [
     "ThroughputPropose",
     "dynamo_prefill",
     "dynamo_decode",
-    "queue_aware_decode",
 ]
 
 MIN_REQUESTS_FOR_CORRECTION = 10
@@ -44,8 +43,10 @@ class SizingSettings:
     decode_gpus: int = 1
     min_endpoint: Mapping[Role, int] | None = None
     sizing: str = "queue_aware"  # or "dynamo": the mean-rate formula
-    quantile: float = 0.95  # share of requests whose queueing must fit the TTFT budget
-    hysteresis: float = 0.25  # scale down only when the smaller pool meets a budget this much tighter
+    quantile: float = 0.99  # share of requests that must meet TTFT and ITL
+    hysteresis: float = 0.1  # scale down only when the smaller pool meets targets this much tighter
+    startup_s: float = 120.0  # from asking for an engine to it serving, until starts are observed
+    length_cv: float = 1.0  # spread of input and output lengths when the traffic does not say
     correction: bool = True
     scale_down_stabilization_s: float = 0.0  # propose the largest target of this trailing window
     default_isl: float = 3000.0
@@ -66,43 +67,6 @@ def dynamo_decode(
         return 0
     point = perf.decode.best_operating_point(itl_ms, isl + osl / 2)
     return math.ceil(num * osl / interval_s / point.throughput_per_gpu / gpus)
-
-
-def queue_aware_decode(
-    perf: PerfModel,
-    num: float,
-    isl: float,
-    osl: float,
-    interval_s: float,
-    itl_ms: float,
-    gpus: int,
-    z: float,
-    waiting: float = 0.0,
-) -> int:
-    """Fewest decode engines whose concurrency, at its mean plus `z` standard deviations, still
-    decodes within the ITL target and fits the KV cache.
-
-    By Little's law the fleet holds rate * (OSL - 1) * ITL requests decoding at once (taken at the
-    target ITL, the most it may be); split over n engines, each sees about that over n, with
-    Poisson spread. Sizing to the mean alone (Dynamo's formula) runs every engine at exactly the
-    target, so about half the requests miss it.
-    """
-    if num <= 0 and waiting <= 0:
-        return 0
-    context = isl + osl / 2
-    point = perf.decode.best_operating_point(itl_ms, context)
-    per_engine = min(
-        point.kv_usage * perf.decode.max_kv_tokens / context,  # ITL limit
-        perf.decode.max_kv_tokens / (isl + osl),  # KV reservation limit
-    )
-    per_engine = max(per_engine, 1.0)
-    fleet = num / interval_s * max(osl - 1, 1) * itl_ms / 1000.0 + waiting  # plus requests waiting for KV room
-    engines = max(1, math.ceil(fleet / per_engine))
-    while True:
-        mean = fleet / engines
-        if mean + z * math.sqrt(mean) <= per_engine or engines > 4096:
-            return math.ceil(engines / gpus) if gpus > 1 else engines
-        engines += 1
 
 
 class Corrections:
@@ -145,14 +109,45 @@ def _z_score(quantile: float) -> float:
     return (lo + hi) / 2
 
 
+class StartupEstimate:
+    """How long an engine takes from being asked for to serving: the configured value until a start
+    is seen, then the average of observed starts. A start is timed from the tick that asked for it to
+    the first tick that sees it ready, so it is known to within one interval, rounded up."""
+
+    def __init__(self, configured_s: float) -> None:
+        self.seconds = configured_s
+        self.observed = 0
+        self._asked_at: dict[Role, float] = {}
+        self._seen_starting: set[Role] = set()
+
+    def asked(self, role: Role, now: float) -> None:
+        self._asked_at.setdefault(role, now)
+
+    def update(self, now: float, replicas: Mapping[Role, ReplicaCount]) -> None:
+        for role, asked_at in list(self._asked_at.items()):
+            count = replicas.get(role)
+            if count is None:
+                continue
+            if count.ready < count.expected:
+                self._seen_starting.add(role)
+                continue
+            del self._asked_at[role]
+            if role in self._seen_starting:  # it was applied, and has now started
+                self._seen_starting.discard(role)
+                self.observed += 1
+                weight = max(1.0 / self.observed, 0.2)
+                self.seconds += weight * (now - asked_at - self.seconds)
+
+
 class ThroughputPropose(ProposePlugin):
     """Turns predictions into replica targets meeting `ttft_ms` and `itl_ms` at the fewest GPUs.
 
-    `sizing="dynamo"` is Dynamo's mean-rate formula. `sizing="queue_aware"` sizes prefill as an
-    M/G/c queue: the fewest engines whose queueing delay, for `quantile` of requests, fits
-    in the TTFT budget left after the prefill itself, with arrival burstiness estimated from
-    how the per-interval counts vary; it scales down only when the smaller pool also meets a
-    budget tightened by `hysteresis`, so it does not flap at integer boundaries.
+    `sizing="dynamo"` is Dynamo's mean-rate formula for the next interval. `sizing="queue_aware"`
+    sizes for `quantile` of requests with the batching-aware model of `sizing.py`, and for when the
+    decision takes effect: an engine asked for now serves a start-up later, so the fleet is sized
+    for the forecast over the intervals from then until the next decision's engines could serve,
+    and an engine is shed only if no interval before then needs it. A prefill backlog counts only
+    for what the engines already serving or starting will not drain before new ones could start.
     """
 
     def __init__(self, perf: PerfModel, settings: SizingSettings, roles: tuple[Role, ...], floor: bool) -> None:
@@ -167,23 +162,22 @@ class ThroughputPropose(ProposePlugin):
             hold=HoldPolicy.HOLD_LAST if floor else HoldPolicy.NO_OPINION,
         )
         self.perf, self.settings, self.roles, self.floor = perf, settings, roles, floor
-        self.corrections = Corrections()
-        self.wait_factor = 1.0
-        self._counts: deque[float] = deque(maxlen=20)
+        self.corrections = Corrections()  # Dynamo's observed/modelled latency factors (sizing="dynamo")
+        self.startup = StartupEstimate(settings.startup_s)
+        self.z = _z_score(settings.quantile)
+        self.isl_cv, self.osl_cv = settings.length_cv, settings.length_cv  # until the traffic says
         self._recent: deque[tuple[float, dict[Role, int]]] = deque()
 
-    def _burstiness(self) -> float:
-        """Index of dispersion of recent per-interval counts (1 for Poisson), bounded to [1, 10]."""
-        if len(self._counts) < 3:
-            return 1.0
-        mean = sum(self._counts) / len(self._counts)
-        var = sum((c - mean) ** 2 for c in self._counts) / (len(self._counts) - 1)
-        return min(10.0, max(1.0, var / mean)) if mean > 0 else 1.0
+    def horizon(self) -> tuple[int, int]:
+        """(first, last): the intervals ahead (1 = the next) from when an engine asked for now serves
+        to when one asked for at the next decision would."""
+        interval, startup = self.settings.interval_s, self.startup.seconds
+        first = int(startup // interval) + 1
+        return first, max(first, math.ceil((startup + interval) / interval - 1e-9))
 
     def _stabilised(self, now: float, wanted: dict[Role, int]) -> dict[Role, int]:
         """The largest target of the trailing stabilisation window, per role (as Kubernetes' HPA
-        does for scale-down): on-off traffic must not shed engines it needs again before a new
-        one could start."""
+        does for scale-down)."""
         window = self.settings.scale_down_stabilization_s
         if window <= 0:
             return wanted
@@ -192,61 +186,23 @@ class ThroughputPropose(ProposePlugin):
             self._recent.popleft()
         return {role: max(w.get(role, 0) for _, w in self._recent) for role in wanted}
 
-    def _learn_wait_factor(self, traffic: TrafficObservation, replicas: Mapping[Role, ReplicaCount]) -> None:
-        """Observed mean queueing over the M/G/c mean wait for the interval just served."""
-        prefill = replicas.get(Role.PREFILL)
-        count, isl, ttft = traffic.num_requests or 0.0, traffic.mean_isl, traffic.mean_ttft_ms
-        if count < MIN_REQUESTS_FOR_CORRECTION or not isl or not ttft or not prefill or prefill.scaling:
-            return
-        rate = count / traffic.window_seconds
-        service = self.perf.prefill.batch_ms(isl) / 1000.0 * min(1.0, self.corrections.prefill)
-        capacity = prefill.ready / service
-        if capacity <= rate:
-            return  # overloaded: the queue grew without bound, nothing to calibrate against
-        variability = (self._burstiness() + 1.0) / 2.0
-        model_wait = erlang_c(prefill.ready, rate * service) / (capacity - rate) * variability
-        observed_wait = max(0.0, ttft / 1000.0 - service)
-        if model_wait <= 1e-6:
-            return
-        factor = min(max(observed_wait / model_wait, 1.0), 50.0)
-        self.wait_factor += 0.5 * (factor - self.wait_factor)
-
-    def _queue_aware_prefill(self, num: float, isl: float, current: int) -> int:
-        s = self.settings
-        rate = num / s.interval_s
-        # Observed TTFT includes queueing, which the queue model adds itself: like Dynamo, only a
-        # correction below 1 (prefix-cache hits, a faster engine) shortens the service time. What
-        # the M/G/c estimate misses (prompt-length spread, sub-interval bursts) is learnt instead
-        # as `wait_factor`: observed queueing over the model's, at the fleet that served it.
-        service = self.perf.prefill.batch_ms(isl) / 1000.0 * min(1.0, self.corrections.prefill)
-        variability = (self._burstiness() + 1.0) / 2.0 * self.wait_factor  # service SCV taken as 1
-        budget = s.ttft_ms / 1000.0 - service
-        needed = servers_for_wait(rate, service, budget, s.quantile, variability)
-        if needed < current:
-            tight = servers_for_wait(rate, service, budget * (1 - s.hysteresis), s.quantile, variability)
-            needed = max(needed, min(current, tight))
-        return needed
-
-    def size(
-        self, num: float, isl: float, osl: float, current: Mapping[Role, int], decode_waiting: float = 0.0
-    ) -> dict[Role, int]:
-        """Replica targets for the predicted load, before the change cap and min endpoints."""
+    def size(self, num: float, isl: float, osl: float, current: Mapping[Role, int], tighten: float = 1.0,
+             mix: LengthMix | None = None) -> dict[Role, int]:  # fmt: skip
+        """Replica targets for `num` requests in one interval, before min endpoints and safety."""
         s, perf = self.settings, self.perf
+        if s.sizing == "queue_aware" and Role.AGG not in self.roles:
+            mix = mix or LengthMix(isl, osl, self.isl_cv, self.osl_cv)
+            rate = num / s.interval_s
+            sized = {
+                Role.PREFILL: prefill_engines(perf, rate, mix, s.ttft_ms * tighten, self.z),
+                Role.DECODE: decode_engines(perf, rate, mix, s.itl_ms * tighten, self.z),
+            }
+            gpus = {Role.PREFILL: s.prefill_gpus, Role.DECODE: s.decode_gpus}
+            return {role: math.ceil(n / gpus[role]) if gpus[role] > 1 else n for role, n in sized.items()
+                    if role in self.roles}  # fmt: skip
         itl_target = s.itl_ms / self.corrections.decode
-        if s.sizing == "queue_aware":
-            prefill = self._queue_aware_prefill(num, isl, current.get(Role.PREFILL, 0))
-        else:
-            prefill = dynamo_prefill(perf, num, isl, s.interval_s, self.corrections.prefill, s.prefill_gpus)
-        if s.sizing == "queue_aware":
-            z = _z_score(s.quantile)
-            decode = queue_aware_decode(perf, num, isl, osl, s.interval_s, itl_target, s.decode_gpus, z, decode_waiting)
-            if decode < current.get(Role.DECODE, 0):
-                tighter = queue_aware_decode(
-                    perf, num, isl, osl, s.interval_s, itl_target * (1 - s.hysteresis), s.decode_gpus, z
-                )
-                decode = max(decode, min(current[Role.DECODE], tighter))
-        else:
-            decode = dynamo_decode(perf, num, isl, osl, s.interval_s, itl_target, s.decode_gpus)
+        prefill = dynamo_prefill(perf, num, isl, s.interval_s, self.corrections.prefill, s.prefill_gpus)
+        decode = dynamo_decode(perf, num, isl, osl, s.interval_s, itl_target, s.decode_gpus)
         if Role.AGG in self.roles:
             # One engine does both: time-share its capacity between the two phases.
             prefill_share = num * isl / s.interval_s / perf.prefill.throughput_per_gpu(isl) if num else 0.0
@@ -254,6 +210,40 @@ class ThroughputPropose(ProposePlugin):
             decode_share = num * osl / s.interval_s / point.throughput_per_gpu if num else 0.0
             return {Role.AGG: math.ceil((prefill_share + decode_share) / s.decode_gpus)}
         return {role: n for role, n in ((Role.PREFILL, prefill), (Role.DECODE, decode)) if role in self.roles}
+
+    def _backlog_requests(self, ctx: TickContext, rate: float, isl: float) -> float:
+        """Queued prompts the prefill engines serving or starting will not drain within a start-up."""
+        workers = ctx.observations.workers or ()
+        backlog = sum(w.queued_prefill_tokens or 0.0 for w in workers if w.role is Role.PREFILL)
+        count = (ctx.replicas or {}).get(Role.PREFILL)
+        if backlog <= 0 or count is None or isl <= 0:
+            return 0.0
+        capacity = self.perf.prefill.throughput_per_gpu(self.perf.prefill.max_isl) * self.settings.prefill_gpus
+        startup = self.startup.seconds
+        spare = max(0.0, capacity * count.ready - rate * isl) * startup
+        spare += capacity * max(0, count.expected - count.ready) * startup / 2  # starting engines, half the time
+        return max(0.0, backlog - spare) / isl
+
+    def _horizon_targets(self, ctx: TickContext, num: float, isl: float, osl: float,
+                         current: Mapping[Role, int]) -> dict[Role, int]:  # fmt: skip
+        s = self.settings
+        first, last = self.horizon()
+        path = ctx.predictions.requests_ahead(last) or [num]
+        path[first - 1] += self._backlog_requests(ctx, num / s.interval_s, isl)
+        needs = [self.size(n, isl, osl, current) for n in path]
+        targets: dict[Role, int] = {}
+        for role in needs[0]:
+            arriving = max(need[role] for need in needs[first - 1 :])
+            still_needed = max(need[role] for need in needs)
+            now = current.get(role, 0)
+            target = max(arriving, min(now, still_needed))
+            if target < now and s.hysteresis > 0:
+                # Shed only what the horizon would not need at targets `hysteresis` tighter: no flapping
+                # at an integer boundary.
+                tight = max(self.size(n, isl, osl, current, 1 - s.hysteresis)[role] for n in path)
+                target = max(target, min(now, tight))
+            targets[role] = target
+        return targets
 
     def propose(self, ctx: TickContext) -> ProposeResult:
         s = self.settings
@@ -264,30 +254,31 @@ class ThroughputPropose(ProposePlugin):
         isl = predictions.isl or s.default_isl
         osl = predictions.osl or s.default_osl
         replicas = ctx.replicas or {}
+        self.startup.update(ctx.now, replicas)
         traffic = ctx.observations.traffic
-        if traffic is not None and s.correction:
+        if traffic is not None and s.correction and s.sizing == "dynamo":
             self.corrections.update(self.perf, traffic, replicas)
-            if s.sizing == "queue_aware":
-                self._learn_wait_factor(traffic, replicas)
-        if traffic is not None and traffic.num_requests is not None:
-            self._counts.append(traffic.num_requests * s.interval_s / traffic.window_seconds)
+        if traffic is not None and (traffic.num_requests or 0) >= MIN_REQUESTS_FOR_CORRECTION:
+            # The spread of lengths moves slowly; a quiet window's estimate is noise.
+            if traffic.isl_cv is not None:
+                self.isl_cv += 0.5 * (min(traffic.isl_cv, 5.0) - self.isl_cv)
+            if traffic.osl_cv is not None:
+                self.osl_cv += 0.5 * (min(traffic.osl_cv, 5.0) - self.osl_cv)
         current = {role: count.expected for role, count in replicas.items()}
-        waiting = 0.0
-        if s.sizing == "queue_aware":
-            # Work a burst left behind must be served within the next interval too: the mean-rate
-            # view alone never drains a backlog. Prompts queued for prefill count as extra requests;
-            # requests waiting for decode KV room as extra concurrency.
-            workers = ctx.observations.workers or ()
-            backlog = sum(w.queued_prefill_tokens or 0.0 for w in workers if w.role is Role.PREFILL)
-            num += backlog / isl if isl > 0 else 0.0
-            queued_kv = sum(w.queued_kv_tokens or 0.0 for w in workers if w.role is Role.DECODE)
-            waiting = queued_kv / (isl + osl) if isl + osl > 0 else 0.0
-        wanted = self._stabilised(ctx.now, self.size(num, isl, osl, current, waiting))
+        if s.sizing == "queue_aware" and Role.AGG not in self.roles:
+            wanted = self._horizon_targets(ctx, num, isl, osl, current)
+        else:
+            wanted = self.size(num, isl, osl, current)
+        wanted = self._stabilised(ctx.now, wanted)
         # The change cap and the GPU budget are safety's (recorded as cuts); the floor is applied
         # here too so a proposal never reads below what the deployment must keep.
         targets = {role: max(n, (s.min_endpoint or {}).get(role, 0)) for role, n in wanted.items()}
+        for role, n in targets.items():
+            if n > current.get(role, 0):
+                self.startup.asked(role, ctx.now)
+        first, last = self.horizon()
         reason = (
-            f"{s.sizing}: {num:.0f} req/{s.interval_s:g}s, ISL {isl:.0f}, OSL {osl:.0f}, "
-            f"corrections prefill {self.corrections.prefill:.2f} decode {self.corrections.decode:.2f}"
+            f"{s.sizing}: {num:.0f} req/{s.interval_s:g}s, ISL {isl:.0f}, OSL {osl:.0f}; sized for intervals "
+            f"{first}-{last} ahead (start-up {self.startup.seconds:.0f} s)"
         )
         return ProposeResult.at_least(targets, reason) if self.floor else ProposeResult.set(targets, reason=reason)

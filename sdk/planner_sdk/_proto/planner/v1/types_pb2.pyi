@@ -124,20 +124,24 @@ class ReplicaCount(_message.Message):
     def __init__(self, role: _Optional[_Union[Role, str]] = ..., ready: _Optional[int] = ..., expected: _Optional[int] = ...) -> None: ...
 
 class TrafficObservation(_message.Message):
-    __slots__ = ("window_seconds", "num_requests", "mean_isl", "mean_osl", "mean_ttft_ms", "mean_itl_ms")
+    __slots__ = ("window_seconds", "num_requests", "mean_isl", "mean_osl", "mean_ttft_ms", "mean_itl_ms", "isl_cv", "osl_cv")
     WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     NUM_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     MEAN_ISL_FIELD_NUMBER: _ClassVar[int]
     MEAN_OSL_FIELD_NUMBER: _ClassVar[int]
     MEAN_TTFT_MS_FIELD_NUMBER: _ClassVar[int]
     MEAN_ITL_MS_FIELD_NUMBER: _ClassVar[int]
+    ISL_CV_FIELD_NUMBER: _ClassVar[int]
+    OSL_CV_FIELD_NUMBER: _ClassVar[int]
     window_seconds: float
     num_requests: float
     mean_isl: float
     mean_osl: float
     mean_ttft_ms: float
     mean_itl_ms: float
-    def __init__(self, window_seconds: _Optional[float] = ..., num_requests: _Optional[float] = ..., mean_isl: _Optional[float] = ..., mean_osl: _Optional[float] = ..., mean_ttft_ms: _Optional[float] = ..., mean_itl_ms: _Optional[float] = ...) -> None: ...
+    isl_cv: float
+    osl_cv: float
+    def __init__(self, window_seconds: _Optional[float] = ..., num_requests: _Optional[float] = ..., mean_isl: _Optional[float] = ..., mean_osl: _Optional[float] = ..., mean_ttft_ms: _Optional[float] = ..., mean_itl_ms: _Optional[float] = ..., isl_cv: _Optional[float] = ..., osl_cv: _Optional[float] = ...) -> None: ...
 
 class WorkerLoad(_message.Message):
     __slots__ = ("worker_id", "role", "queued_prefill_requests", "queued_prefill_tokens", "scheduled_kv_tokens", "queued_kv_tokens", "max_kv_tokens", "running_requests", "forward_pass_ms", "recent_ttft_ms", "recent_itl_ms", "missing")
@@ -178,14 +182,16 @@ class Observations(_message.Message):
     def __init__(self, traffic: _Optional[_Union[TrafficObservation, _Mapping]] = ..., has_workers: _Optional[bool] = ..., workers: _Optional[_Iterable[_Union[WorkerLoad, _Mapping]]] = ...) -> None: ...
 
 class Predictions(_message.Message):
-    __slots__ = ("num_requests", "isl", "osl")
+    __slots__ = ("num_requests", "isl", "osl", "num_requests_ahead")
     NUM_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     ISL_FIELD_NUMBER: _ClassVar[int]
     OSL_FIELD_NUMBER: _ClassVar[int]
+    NUM_REQUESTS_AHEAD_FIELD_NUMBER: _ClassVar[int]
     num_requests: float
     isl: float
     osl: float
-    def __init__(self, num_requests: _Optional[float] = ..., isl: _Optional[float] = ..., osl: _Optional[float] = ...) -> None: ...
+    num_requests_ahead: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, num_requests: _Optional[float] = ..., isl: _Optional[float] = ..., osl: _Optional[float] = ..., num_requests_ahead: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class RoleCount(_message.Message):
     __slots__ = ("role", "replicas")
