@@ -147,7 +147,7 @@ class PlannerConfig(BaseSettings):
     no_correction: bool = False
     profile_results_dir: str | None = None
     throughput_sizing: Literal["queue_aware", "dynamo"] = "queue_aware"
-    queue_aware_quantile: float = Field(0.99, gt=0.5, lt=1.0)
+    queue_aware_quantile: float = Field(0.995, gt=0.5, lt=1.0)
     queue_aware_hysteresis: float = Field(0.1, ge=0.0, lt=0.9)
     scale_down_stabilization_seconds: float = Field(0.0, ge=0)
     engine_startup_seconds: float | None = Field(

@@ -59,6 +59,9 @@ class SimConnector:
         return None
 
 
+DISPERSION_SLICE_S = 10.0
+
+
 class FrontendWindow:
     """Windowed frontend metrics over the simulation's logs, in O(log n) per query."""
 
@@ -98,7 +101,23 @@ class FrontendWindow:
             mean_itl_ms=None if itl is None else itl * 1000.0,
             isl_cv=self._cv(self._isl_sum[hi] - self._isl_sum[lo], self._isl_sq[hi] - self._isl_sq[lo], count),
             osl_cv=self._cv(self._osl_sum[hi] - self._osl_sum[lo], self._osl_sq[hi] - self._osl_sq[lo], count),
+            arrival_dispersion=self._dispersion(start, end),
         )
+
+    def _dispersion(self, start: float, end: float, slice_s: float = DISPERSION_SLICE_S) -> float | None:
+        """Variance over mean of arrivals per `slice_s` within the window (None: too short or idle)."""
+        slices = int((end - start) // slice_s)
+        if slices < 3:
+            return None
+        counts = [
+            bisect.bisect_right(self._arrivals, end - i * slice_s)
+            - bisect.bisect_right(self._arrivals, end - (i + 1) * slice_s)
+            for i in range(slices)
+        ]
+        mean = sum(counts) / slices
+        if mean <= 0:
+            return None
+        return sum((c - mean) ** 2 for c in counts) / (slices - 1) / mean
 
 
 class SimObserve(ObservePlugin):

@@ -101,6 +101,7 @@ class TrafficObservation:
     mean_itl_ms: float | None = None
     isl_cv: float | None = None  # coefficient of variation (std / mean) of input lengths
     osl_cv: float | None = None  # and of output lengths
+    arrival_dispersion: float | None = None  # variance / mean of arrivals per 10 s (1 for Poisson; more: bursts)
 
 
 @dataclass(frozen=True, slots=True)

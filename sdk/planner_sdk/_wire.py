@@ -162,7 +162,16 @@ _WORKER_NUMBERS = (
     "queued_prefill_requests", "queued_prefill_tokens", "scheduled_kv_tokens", "queued_kv_tokens", "max_kv_tokens",
     "running_requests", "forward_pass_ms", "recent_ttft_ms", "recent_itl_ms",
 )  # fmt: skip
-_TRAFFIC_NUMBERS = ("num_requests", "mean_isl", "mean_osl", "mean_ttft_ms", "mean_itl_ms", "isl_cv", "osl_cv")
+_TRAFFIC_NUMBERS = (
+    "num_requests",
+    "mean_isl",
+    "mean_osl",
+    "mean_ttft_ms",
+    "mean_itl_ms",
+    "isl_cv",
+    "osl_cv",
+    "arrival_dispersion",
+)
 
 
 def observations_from_proto(message: pb.Observations) -> Observations:

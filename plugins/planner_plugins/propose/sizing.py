@@ -21,6 +21,7 @@ class LengthMix:
     osl: float
     isl_cv: float = 1.0  # unobserved spread is taken as exponential-like: wider than most traffic
     osl_cv: float = 1.0
+    burstiness: float = 1.0  # arrivals' variance over mean per short slice: 1 for Poisson
 
     @property
     def isl_second_moment(self) -> float:
@@ -59,7 +60,7 @@ def prefill_ttft_quantile_ms(perf: PerfModel, rate: float, mix: LengthMix, engin
         if following > 60.0:
             return math.inf  # the queue grows without bound
         t = following
-    spread = z * math.sqrt(per_engine * t * mix.isl_second_moment)
+    spread = z * math.sqrt(per_engine * t * mix.isl_second_moment * mix.burstiness)
     busy = _pass_ms(perf, tokens_per_s * t + spread)
     return max(2.0 * busy, _queued_ms(perf, rate, mix, engines, z))
 
@@ -67,7 +68,8 @@ def prefill_ttft_quantile_ms(perf: PerfModel, rate: float, mix: LengthMix, engin
 def _queued_ms(perf: PerfModel, rate: float, mix: LengthMix, engines: int, z: float) -> float:
     """The M/G/c view, for long prompts that hold an engine for passes on end: each request is a job
     of ISL / peak throughput seconds; its quantile wait from the Allen-Cunneen tail
-    P(W > t) = C(c, a) exp(-(c mu - lambda) t / ((1 + cv^2) / 2)), then the quantile prompt's own passes."""
+    P(W > t) = C(c, a) exp(-(c mu - lambda) t / ((ca^2 + cv^2) / 2)) with the arrivals' burstiness as
+    ca^2, then the quantile prompt's own passes."""
     peak = max(perf.prefill.thpt)
     service = mix.isl / peak
     capacity = engines / service
@@ -75,7 +77,7 @@ def _queued_ms(perf: PerfModel, rate: float, mix: LengthMix, engines: int, z: fl
         return math.inf
     waits = erlang_c(engines, rate * service)
     tail = 1.0 - 0.5 * math.erfc(-z / math.sqrt(2))
-    variability = (1.0 + mix.isl_cv**2) / 2.0
+    variability = (mix.burstiness + mix.isl_cv**2) / 2.0
     wait = math.log(waits / tail) * variability / (capacity - rate) if waits > tail else 0.0
     own = mix.isl_quantile(z) / perf.prefill.throughput_per_gpu(perf.prefill.max_isl)
     return (wait + own) * 1000.0 + _pass_ms(perf, 1.0)
@@ -113,8 +115,9 @@ def _decode_state(perf: PerfModel, per_engine_rate: float, mix: LengthMix, itl_m
 
 def decode_itl_quantile_ms(perf: PerfModel, rate: float, mix: LengthMix, engines: int, z: float) -> float:
     """ITL at the `z` quantile: the KV the batch holds at its mean plus `z` standard deviations of a
-    compound Poisson sum of contexts; infinite if the reserved KV (input + output of every running
-    request) at that quantile does not fit, since requests would then wait to start."""
+    compound Poisson sum of contexts (widened by the arrivals' burstiness); infinite if the reserved
+    KV (input + output of every running request) at that quantile does not fit, since requests
+    would then wait to start."""
     if engines <= 0:
         return math.inf
     if rate <= 0:
@@ -125,9 +128,10 @@ def decode_itl_quantile_ms(perf: PerfModel, rate: float, mix: LengthMix, engines
     reserve = mix.isl + mix.osl
     reserve_m2 = mix.isl_second_moment + 2 * mix.isl * mix.osl + (mix.osl**2) * (1 + mix.osl_cv**2)
     capacity = perf.decode.max_kv_tokens
-    if running * reserve + z * math.sqrt(running * reserve_m2) > capacity:
+    # Arrivals in bunches (burstiness above 1) spread the batch's KV wider than Poisson ones.
+    if running * reserve + z * math.sqrt(running * reserve_m2 * mix.burstiness) > capacity:
         return math.inf
-    kv_tokens = running * context + z * math.sqrt(running * context_m2)
+    kv_tokens = running * context + z * math.sqrt(running * context_m2 * mix.burstiness)
     return perf.decode.itl_ms(kv_tokens / capacity, context)
 
 

@@ -139,6 +139,34 @@ class StartupEstimate:
                 self.seconds += weight * (now - asked_at - self.seconds)
 
 
+class ForecastErrors:
+    """How far the load came in above the forecasts this proposer was given, at the horizon it sizes
+    for: the observed count of each interval against what was forecast for it `first..last`
+    intervals earlier. Sizing for the forecast plus a high quantile of these misses holds capacity
+    for bursts a forecast cannot see coming, and costs little where forecasts are good."""
+
+    def __init__(self, quantile: float = 0.95, keep: int = 30) -> None:
+        self.quantile = quantile
+        self._paths: deque[list[float]] = deque(maxlen=16)  # newest first: path[k - 1] is for k ticks on
+        self._misses: deque[float] = deque(maxlen=keep)
+
+    def observe(self, count: float, first: int, last: int) -> None:
+        """`count`: requests in the interval just ended, which the path made k ticks ago forecast at k."""
+        for k, path in enumerate(self._paths, start=1):
+            if first <= k <= last and k <= len(path):
+                self._misses.append(count - path[k - 1])
+
+    def remember(self, path: list[float]) -> None:
+        self._paths.appendleft(list(path))
+
+    def margin(self) -> float:
+        """Requests per interval to add to a forecast (0 until enough misses are known)."""
+        if len(self._misses) < 5:
+            return 0.0
+        ordered = sorted(self._misses)
+        return max(0.0, ordered[min(len(ordered) - 1, math.ceil(self.quantile * len(ordered)) - 1)])
+
+
 class ThroughputPropose(ProposePlugin):
     """Turns predictions into replica targets meeting `ttft_ms` and `itl_ms` at the fewest GPUs.
 
@@ -166,6 +194,8 @@ class ThroughputPropose(ProposePlugin):
         self.startup = StartupEstimate(settings.startup_s)
         self.z = _z_score(settings.quantile)
         self.isl_cv, self.osl_cv = settings.length_cv, settings.length_cv  # until the traffic says
+        self.burstiness = 1.0
+        self.errors = ForecastErrors()
         self._recent: deque[tuple[float, dict[Role, int]]] = deque()
 
     def horizon(self) -> tuple[int, int]:
@@ -191,7 +221,7 @@ class ThroughputPropose(ProposePlugin):
         """Replica targets for `num` requests in one interval, before min endpoints and safety."""
         s, perf = self.settings, self.perf
         if s.sizing == "queue_aware" and Role.AGG not in self.roles:
-            mix = mix or LengthMix(isl, osl, self.isl_cv, self.osl_cv)
+            mix = mix or LengthMix(isl, osl, self.isl_cv, self.osl_cv, self.burstiness)
             rate = num / s.interval_s
             sized = {
                 Role.PREFILL: prefill_engines(perf, rate, mix, s.ttft_ms * tighten, self.z),
@@ -229,6 +259,9 @@ class ThroughputPropose(ProposePlugin):
         s = self.settings
         first, last = self.horizon()
         path = ctx.predictions.requests_ahead(last) or [num]
+        self.errors.remember(path)
+        margin = self.errors.margin()
+        path = [n + margin for n in path]
         path[first - 1] += self._backlog_requests(ctx, num / s.interval_s, isl)
         needs = [self.size(n, isl, osl, current) for n in path]
         targets: dict[Role, int] = {}
@@ -258,12 +291,19 @@ class ThroughputPropose(ProposePlugin):
         traffic = ctx.observations.traffic
         if traffic is not None and s.correction and s.sizing == "dynamo":
             self.corrections.update(self.perf, traffic, replicas)
+        if traffic is not None and traffic.num_requests is not None and traffic.window_seconds >= s.interval_s / 2:
+            first, last = self.horizon()
+            self.errors.observe(traffic.num_requests * s.interval_s / traffic.window_seconds, first, last)
         if traffic is not None and (traffic.num_requests or 0) >= MIN_REQUESTS_FOR_CORRECTION:
             # The spread of lengths moves slowly; a quiet window's estimate is noise.
             if traffic.isl_cv is not None:
                 self.isl_cv += 0.5 * (min(traffic.isl_cv, 5.0) - self.isl_cv)
             if traffic.osl_cv is not None:
                 self.osl_cv += 0.5 * (min(traffic.osl_cv, 5.0) - self.osl_cv)
+            if traffic.arrival_dispersion is not None:
+                # Bursts come back: remember them for a while (a tenth less each interval), not one window.
+                observed = min(max(traffic.arrival_dispersion, 1.0), 50.0)
+                self.burstiness = max(observed, 1.0 + 0.9 * (self.burstiness - 1.0))
         current = {role: count.expected for role, count in replicas.items()}
         if s.sizing == "queue_aware" and Role.AGG not in self.roles:
             wanted = self._horizon_targets(ctx, num, isl, osl, current)
@@ -279,6 +319,7 @@ class ThroughputPropose(ProposePlugin):
         first, last = self.horizon()
         reason = (
             f"{s.sizing}: {num:.0f} req/{s.interval_s:g}s, ISL {isl:.0f}, OSL {osl:.0f}; sized for intervals "
-            f"{first}-{last} ahead (start-up {self.startup.seconds:.0f} s)"
+            f"{first}-{last} ahead (start-up {self.startup.seconds:.0f} s) with {self.errors.margin():.0f} more "
+            "for forecast misses"
         )
         return ProposeResult.at_least(targets, reason) if self.floor else ProposeResult.set(targets, reason=reason)
