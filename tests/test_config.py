@@ -130,3 +130,41 @@ def test_unreadable_and_malformed_files_name_the_file(tmp_path: Path) -> None:
 def test_a_bad_override_says_how_to_write_one() -> None:
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):
         load_config(overrides=["ttft_ms"])
+
+
+def test_latency_targets_without_an_optimization_target_select_sla() -> None:
+    config = PlannerConfig(ttft_ms=300, max_gpu_budget=-1)
+    assert config.optimization_target == "sla"
+    assert config.notices() == [
+        ("info", "optimization_target: sla, because ttft_ms=300 is set: the fleet is sized to meet it")
+    ]
+
+
+def test_latency_targets_beside_another_target_are_warned_about() -> None:
+    config = PlannerConfig(itl_ms=20, optimization_target="throughput")
+    assert config.optimization_target == "throughput"
+    [(level, message)] = config.notices()
+    assert level == "warning"
+    assert "itl_ms=20" in message
+    assert "'throughput'" in message
+
+
+def test_the_default_gpu_budget_is_warned_about_when_it_caps_a_latency_target() -> None:
+    notices = PlannerConfig(ttft_ms=300).notices()
+    assert ("warning", notices[1][1]) in notices
+    assert "max_gpu_budget=8 (the default)" in notices[1][1]
+
+
+def test_a_config_without_targets_says_nothing() -> None:
+    assert PlannerConfig().notices() == []
+    assert PlannerConfig().optimization_target == "throughput"
+
+
+def test_validate_config_prints_the_notices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from planner.cli import main
+
+    (tmp_path / "new.yaml").write_text("ttft_ms: 300\nitl_ms: 20\n")
+    assert main(["validate-config", str(tmp_path / "new.yaml")]) == 0
+    captured = capsys.readouterr()
+    assert "optimization_target: sla" in captured.out
+    assert "planner: info: optimization_target: sla, because ttft_ms=300, itl_ms=20 is set" in captured.err

@@ -131,6 +131,14 @@ def test_results_round_trip() -> None:
     assert wire.ack_from_proto(wire.ack_to_proto(ack)) == ack
 
 
+def test_a_forecast_path_and_the_traffic_spread_round_trip() -> None:
+    predict = PredictResult(Predictions(10.0, 3000.0, 150.0, num_requests_ahead=(10.0, 12.0, 15.5)))
+    assert wire.predict_result_from_proto(wire.predict_result_to_proto(predict)) == predict
+    traffic = TrafficObservation(60.0, 600.0, 3000.0, 150.0, isl_cv=0.5, osl_cv=0.7, arrival_dispersion=4.0)
+    obs = Observations(traffic=traffic)
+    assert wire.observations_from_proto(wire.observations_to_proto(obs)) == obs
+
+
 def test_an_unknown_bound_or_role_in_a_result_is_refused() -> None:
     bad_bound = pb.ProposeResult(verdict=pb.VERDICT_OVERRIDE, targets=[pb.ReplicaTarget(role=pb.ROLE_PREFILL, bound=0)])
     with pytest.raises(ValueError, match="bound"):

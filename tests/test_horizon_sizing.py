@@ -1,0 +1,174 @@
+"""Sizing for when a decision takes effect, for a quantile of requests: the model, the horizon, the forecasts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from planner.config import PlannerConfig
+from planner.pipeline.predict import fill_predictions
+from planner.sim.cluster import SimCluster, SimSettings
+from planner.sim.world import load_perf
+from planner_plugins.predict.predictors import (
+    DriftPredictor,
+    EnsemblePredictor,
+    KalmanPredictor,
+    SeasonalNaivePredictor,
+    detect_period,
+)
+from planner_plugins.propose import SizingSettings, ThroughputPropose
+from planner_plugins.propose.sizing import LengthMix, decode_itl_quantile_ms, prefill_ttft_quantile_ms
+from planner_plugins.propose.throughput import ForecastErrors, StartupEstimate
+from planner_plugins.traces import poisson_trace
+from planner_sdk import PlannerView, Predictions, ReplicaCount, Role, TickContext
+
+P, D = Role.PREFILL, Role.DECODE
+PERF = load_perf(PlannerConfig())
+Z99 = 2.326
+
+
+def simulated_p99(isl: float, osl: float, rate: float, prefill: int, decode: int) -> tuple[float, float]:
+    trace = poisson_trace("steady", lambda t: rate, rate, 300, isl=isl, osl=osl, length_cv=0.5, seed=1)
+    cluster = SimCluster(PERF, trace.requests, {P: prefill, D: decode}, SimSettings())
+    cluster.run_until_drained()
+    ttfts = sorted(r.ttft_s for r in cluster.requests)
+    itls = sorted(r.itl_s for r in cluster.requests if r.osl > 1)
+    return ttfts[int(0.99 * len(ttfts))] * 1000, itls[int(0.99 * len(itls))] * 1000
+
+
+@pytest.mark.parametrize(
+    ("isl", "osl", "rate", "engines"),
+    [(8000, 200, 24, 6), (8000, 200, 6, 3), (1100, 250, 60, 3), (16000, 120, 5, 3), (300, 800, 16, 3)],
+)
+def test_the_quantile_model_is_within_a_quarter_of_the_simulated_p99(
+    isl: int, osl: int, rate: float, engines: int
+) -> None:
+    ttft, itl = simulated_p99(isl, osl, rate, engines, engines)
+    mix = LengthMix(isl, osl, 0.5, 0.5)
+    assert prefill_ttft_quantile_ms(PERF, rate, mix, engines, Z99) == pytest.approx(ttft, rel=0.25)
+    assert decode_itl_quantile_ms(PERF, rate, mix, engines, Z99) == pytest.approx(itl, rel=0.25)
+
+
+def test_more_load_than_the_engines_can_prefill_is_an_infinite_ttft() -> None:
+    assert prefill_ttft_quantile_ms(PERF, 24, LengthMix(8000, 200), 3, Z99) == math.inf
+
+
+def test_bursty_arrivals_need_more_prefill_than_poisson_ones() -> None:
+    poisson, bursty = LengthMix(8000, 200, 0.5, 0.5), LengthMix(8000, 200, 0.5, 0.5, burstiness=5.0)
+    assert prefill_ttft_quantile_ms(PERF, 12, bursty, 4, Z99) > prefill_ttft_quantile_ms(PERF, 12, poisson, 4, Z99)
+
+
+def view() -> PlannerView:
+    return PlannerView("disagg", (P, D), "sla", 1000, 25, -1, {P: 1, D: 1}, {P: 1, D: 1}, {})
+
+
+def tick(path: tuple[float, ...], prefill: int, now: float = 0.0) -> TickContext:
+    return TickContext(
+        tick_id=1, decision_id=1, now=now, planner=view(),
+        replicas={P: ReplicaCount(prefill, prefill), D: ReplicaCount(2, 2)},
+        predictions=Predictions(path[0], 8000, 200, num_requests_ahead=path),
+    )  # fmt: skip
+
+
+def proposer(startup_s: float = 120.0) -> ThroughputPropose:
+    settings = SizingSettings(interval_s=60, ttft_ms=1000, itl_ms=25, min_endpoint={P: 1, D: 1}, startup_s=startup_s)
+    return ThroughputPropose(PERF, settings, (P, D), floor=False)
+
+
+def prefill_target(plugin: ThroughputPropose, ctx: TickContext) -> int:
+    return {t.role: t.replicas for t in plugin.propose(ctx).targets}[P]
+
+
+def test_a_decision_covers_the_intervals_from_one_start_up_ahead_to_the_next_decisions() -> None:
+    assert proposer(120).horizon() == (3, 3)
+    assert proposer(90).horizon() == (2, 3)
+    assert proposer(0).horizon() == (1, 1)
+
+
+def test_a_rise_forecast_beyond_the_start_up_is_provisioned_now() -> None:
+    flat, rising = (60.0, 60.0, 60.0), (60.0, 60.0, 1200.0)
+    assert prefill_target(proposer(), tick(rising, 1)) > prefill_target(proposer(), tick(flat, 1))
+
+
+def test_an_engine_needed_again_before_a_new_one_could_start_is_not_shed() -> None:
+    dip = (60.0, 1200.0, 1200.0)  # quiet for one interval, busy again within the start-up
+    assert prefill_target(proposer(), tick(dip, 6)) == prefill_target(proposer(), tick((1200.0,) * 3, 6))
+
+
+def test_load_that_has_passed_by_the_time_new_engines_serve_does_not_start_them() -> None:
+    spike_now, flat = (1200.0, 60.0, 60.0), (60.0, 60.0, 60.0)
+    assert prefill_target(proposer(), tick(spike_now, 1)) == prefill_target(proposer(), tick(flat, 1))
+
+
+def test_the_start_up_is_refined_from_observed_starts() -> None:
+    estimate = StartupEstimate(120.0)
+    estimate.asked(P, 0.0)
+    estimate.update(60.0, {P: ReplicaCount(ready=1, expected=2)})
+    estimate.update(240.0, {P: ReplicaCount(ready=2, expected=2)})
+    assert estimate.seconds == pytest.approx(240.0)
+
+
+def test_a_start_that_was_never_applied_is_not_timed() -> None:
+    estimate = StartupEstimate(120.0)
+    estimate.asked(P, 0.0)
+    estimate.update(60.0, {P: ReplicaCount(ready=1, expected=1)})  # cut by safety, or advisory
+    assert estimate.seconds == 120.0
+    assert estimate.observed == 0
+
+
+def test_forecast_misses_at_the_horizon_become_a_margin() -> None:
+    errors = ForecastErrors(quantile=0.9)
+    for _ in range(12):
+        errors.remember([100.0, 100.0, 100.0])
+        errors.observe(160.0, first=1, last=3)  # the load keeps coming in 60 over the forecast
+    assert errors.margin() == pytest.approx(60.0)
+
+
+def test_a_forecast_that_came_true_needs_no_margin() -> None:
+    errors = ForecastErrors()
+    for _ in range(12):
+        errors.remember([100.0])
+        errors.observe(100.0, first=1, last=1)
+    assert errors.margin() == 0.0
+
+
+def test_trend_forecasters_extrapolate_several_steps() -> None:
+    drift, kalman = DriftPredictor(2), KalmanPredictor(min_points=3)
+    for value in (10.0, 20.0, 30.0, 40.0, 50.0, 60.0):
+        drift.observe(value)
+        kalman.observe(value)
+    assert drift.forecast_ahead(3) == [70.0, 80.0, 90.0]
+    assert kalman.forecast_ahead(3) == pytest.approx([70.0, 80.0, 90.0], rel=0.05)
+
+
+def test_a_period_is_found_only_when_the_series_repeats() -> None:
+    assert detect_period([10 + 8 * math.sin(2 * math.pi * i / 5) for i in range(20)]) == 5
+    assert detect_period([float(i) for i in range(30)]) is None
+    assert detect_period([5.0] * 30) is None
+
+
+def test_the_seasonal_member_repeats_the_last_cycle_ahead() -> None:
+    seasonal = SeasonalNaivePredictor()
+    cycle = [1.0, 5.0, 9.0, 5.0]
+    for value in cycle * 4:
+        seasonal.observe(value)
+    assert seasonal.period == 4
+    assert seasonal.forecast_ahead(6) == [1.0, 5.0, 9.0, 5.0, 1.0, 5.0]
+
+
+def test_the_ensemble_blends_its_members_paths() -> None:
+    ensemble = EnsemblePredictor([DriftPredictor(1), SeasonalNaivePredictor()])
+    for value in (1.0, 2.0, 3.0):
+        ensemble.observe(value)
+    assert ensemble.forecast_ahead(2) == [4.0, 5.0]  # the seasonal member sits out: no period yet
+
+
+def test_a_path_ahead_is_taken_only_with_the_count_it_starts_from() -> None:
+    mine = Predictions(num_requests=50.0)
+    offered = Predictions(num_requests=10.0, isl=900.0, num_requests_ahead=(10.0, 20.0))
+    merged = fill_predictions(mine, offered)
+    assert merged.num_requests == 50.0
+    assert merged.num_requests_ahead is None
+    assert merged.isl == 900.0
+    assert merged.requests_ahead(3) == [50.0, 50.0, 50.0]
