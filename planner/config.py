@@ -149,7 +149,7 @@ class PlannerConfig(BaseSettings):
     throughput_sizing: Literal["queue_aware", "dynamo"] = "queue_aware"
     queue_aware_quantile: float = Field(0.995, gt=0.5, lt=1.0)
     queue_aware_hysteresis: float = Field(0.1, ge=0.0, lt=0.9)
-    scale_down_stabilization_seconds: float = Field(0.0, ge=0)
+    scale_down_stabilization_seconds: float | None = Field(None, ge=0)
     engine_startup_seconds: float | None = Field(
         None, ge=0, le=86400, description="Time from asking for an engine to it serving (refined from observed starts)."
     )

@@ -105,7 +105,8 @@ class FrontendWindow:
         )
 
     def _dispersion(self, start: float, end: float, slice_s: float = DISPERSION_SLICE_S) -> float | None:
-        """Variance over mean of arrivals per `slice_s` within the window (None: too short or idle)."""
+        """Variance over mean of arrivals per `slice_s` within the window, around its linear trend
+        (None: too short or idle)."""
         slices = int((end - start) // slice_s)
         if slices < 3:
             return None
@@ -117,7 +118,12 @@ class FrontendWindow:
         mean = sum(counts) / slices
         if mean <= 0:
             return None
-        return sum((c - mean) ** 2 for c in counts) / (slices - 1) / mean
+        # Around the window's linear trend: a rate that rises within the window is not a burst.
+        centre = (slices - 1) / 2
+        spread = sum((i - centre) ** 2 for i in range(slices))
+        slope = sum((i - centre) * (c - mean) for i, c in enumerate(counts)) / spread
+        residual = sum((c - mean - slope * (i - centre)) ** 2 for i, c in enumerate(counts))
+        return residual / (slices - 2) / mean
 
 
 class SimObserve(ObservePlugin):

@@ -48,7 +48,7 @@ class SizingSettings:
     startup_s: float = 120.0  # from asking for an engine to it serving, until starts are observed
     length_cv: float = 1.0  # spread of input and output lengths when the traffic does not say
     correction: bool = True
-    scale_down_stabilization_s: float = 0.0  # propose the largest target of this trailing window
+    scale_down_stabilization_s: float | None = None  # largest target of this trailing window; None: start-up + interval
     default_isl: float = 3000.0
     default_osl: float = 150.0
 
@@ -121,7 +121,8 @@ class StartupEstimate:
         self._seen_starting: set[Role] = set()
 
     def asked(self, role: Role, now: float) -> None:
-        self._asked_at.setdefault(role, now)
+        # Timed from the latest ask: the engines asked for last are the ones the role waits for.
+        self._asked_at[role] = now
 
     def update(self, now: float, replicas: Mapping[Role, ReplicaCount]) -> None:
         for role, asked_at in list(self._asked_at.items()):
@@ -145,7 +146,7 @@ class ForecastErrors:
     intervals earlier. Sizing for the forecast plus a high quantile of these misses holds capacity
     for bursts a forecast cannot see coming, and costs little where forecasts are good."""
 
-    def __init__(self, quantile: float = 0.95, keep: int = 30) -> None:
+    def __init__(self, quantile: float = 0.9, keep: int = 12) -> None:
         self.quantile = quantile
         self._paths: deque[list[float]] = deque(maxlen=16)  # newest first: path[k - 1] is for k ticks on
         self._misses: deque[float] = deque(maxlen=keep)
@@ -207,8 +208,12 @@ class ThroughputPropose(ProposePlugin):
 
     def _stabilised(self, now: float, wanted: dict[Role, int]) -> dict[Role, int]:
         """The largest target of the trailing stabilisation window, per role (as Kubernetes' HPA
-        does for scale-down)."""
+        does for scale-down). The window ends at now: the current target always counts."""
         window = self.settings.scale_down_stabilization_s
+        if window is None:
+            # An engine shed now could not be back before a start-up and the next decision: hold what
+            # the recent past needed that long, or load that swings faster than that is caught cold.
+            window = self.startup.seconds + self.settings.interval_s
         if window <= 0:
             return wanted
         self._recent.append((now, wanted))
