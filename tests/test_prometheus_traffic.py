@@ -236,3 +236,25 @@ def test_prometheus_down_costs_the_tick_its_traffic_and_the_record_says_why() ->
     assert record.observations.traffic is None
     assert record.outcome == "skipped_no_targets"
     assert connector.applied == []
+
+
+def test_the_spread_of_lengths_is_fitted_to_the_histogram_buckets() -> None:
+    import math
+    import random
+
+    from planner_plugins.observe._spread import lognormal_cv
+
+    bounds = [16, 64, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, math.inf]
+    rng = random.Random(1)
+    for mean, cv in ((3000.0, 0.5), (12000.0, 1.3)):
+        sigma = math.sqrt(math.log1p(cv * cv))
+        lengths = [rng.lognormvariate(math.log(mean) - sigma**2 / 2, sigma) for _ in range(5000)]
+        buckets = [(float(le), float(sum(1 for x in lengths if x <= le))) for le in bounds]
+        assert lognormal_cv(sum(lengths) / len(lengths), buckets) == pytest.approx(cv, abs=0.05)
+
+
+def test_no_histogram_means_no_spread() -> None:
+    from planner_plugins.observe._spread import lognormal_cv
+
+    assert lognormal_cv(3000.0, []) is None
+    assert lognormal_cv(None, [(1024.0, 5.0), (float("inf"), 10.0)]) is None

@@ -149,7 +149,7 @@ def observations_to_proto(obs: Observations) -> pb.Observations:
     if obs.traffic is not None:
         t = obs.traffic
         message.traffic.window_seconds = t.window_seconds
-        for name in ("num_requests", "mean_isl", "mean_osl", "mean_ttft_ms", "mean_itl_ms"):
+        for name in _TRAFFIC_NUMBERS:
             _set_opt(message.traffic, name, getattr(t, name))
     for w in obs.workers or ():
         item = message.workers.add(worker_id=w.worker_id, role=_ROLE[w.role], missing=w.missing)

@@ -14,7 +14,9 @@ import httpx
 
 from planner_sdk import HoldPolicy, Observations, ObservePlugin, PluginSpec, Stage, TickContext, TrafficObservation
 
-__all__ = ["PrometheusSettings", "PrometheusTraffic", "PrometheusQueryError", "traffic_queries"]
+from ._spread import lognormal_cv
+
+__all__ = ["PrometheusSettings", "PrometheusTraffic", "PrometheusQueryError", "traffic_queries", "spread_queries"]
 
 MetricsSource = Literal["frontend", "router"]
 
@@ -26,6 +28,10 @@ _MEANS = {
     "mean_isl": ("input_sequence_tokens", 1.0),
     "mean_osl": ("output_sequence_tokens", 1.0),
 }
+
+
+# The spread of lengths, fitted to the histograms' buckets (field: (histogram, the mean it goes with)).
+_SPREADS = {"isl_cv": ("input_sequence_tokens", "mean_isl"), "osl_cv": ("output_sequence_tokens", "mean_osl")}
 
 
 class PrometheusQueryError(Exception):
@@ -85,6 +91,15 @@ def traffic_queries(settings: PrometheusSettings) -> dict[str, list[str]]:
     return queries
 
 
+def spread_queries(settings: PrometheusSettings) -> dict[str, str]:
+    """PromQL per spread field: the window's increase of each histogram bucket, by `le`."""
+    prefix, sel, window = _PREFIX[settings.source], _selector(settings), _window(settings)
+    return {
+        name: f"sum by (le) (increase({prefix}_{metric}_bucket{sel}[{window}]))"
+        for name, (metric, _) in _SPREADS.items()
+    }
+
+
 def _sample(answer: Any) -> float | None:
     """The value of an instant-vector answer's single sample; None when there is no series."""
     if not isinstance(answer, dict) or answer.get("status") != "success":
@@ -126,6 +141,7 @@ class PrometheusTraffic(ObservePlugin):
         )
         self.settings = settings
         self.queries = traffic_queries(settings)
+        self.spreads = spread_queries(settings)
         verify: bool | str = settings.ca_bundle or settings.tls_verify
         self._client = httpx.AsyncClient(
             base_url=settings.endpoint.rstrip("/"), timeout=settings.timeout_s, verify=verify
@@ -144,6 +160,21 @@ class PrometheusTraffic(ObservePlugin):
 
     async def query(self, promql: str) -> float | None:
         """One instant query's single value (None: no series, or NaN/Inf)."""
+        return _sample(await self._answer(promql))
+
+    async def buckets(self, promql: str) -> list[tuple[float, float]]:
+        """An instant query's samples as (le, value) pairs; those without a numeric `le` are left out."""
+        answer = await self._answer(promql)
+        _sample(answer)  # the same checks of the answer's shape
+        pairs = []
+        for item in answer["data"]["result"]:
+            try:
+                pairs.append((float(item["metric"]["le"]), float(item["value"][1])))
+            except (KeyError, IndexError, TypeError, ValueError):
+                continue
+        return pairs
+
+    async def _answer(self, promql: str) -> Any:
         params = {**self.settings.extra_query_params, "query": promql}
         try:
             with anyio.fail_after(self.settings.timeout_s):
@@ -162,7 +193,7 @@ class PrometheusTraffic(ObservePlugin):
             raise PrometheusQueryError(
                 f"{self.settings.endpoint} answered HTTP {response.status_code} with no JSON: {response.text[:80]!r}"
             ) from None
-        return _sample(answer)
+        return answer
 
     async def _first_with_data(self, queries: list[str]) -> float | None:
         for promql in queries:
@@ -173,14 +204,20 @@ class PrometheusTraffic(ObservePlugin):
 
     async def observe(self, ctx: TickContext) -> Observations:
         values: dict[str, float | None] = {}
+        histograms: dict[str, list[tuple[float, float]]] = {}
 
         async def one(name: str, queries: list[str]) -> None:
             values[name] = await self._first_with_data(queries)
+
+        async def spread(name: str, promql: str) -> None:
+            histograms[name] = await self.buckets(promql)
 
         try:
             async with anyio.create_task_group() as group:
                 for name, queries in self.queries.items():
                     group.start_soon(one, name, queries)
+                for name, promql in self.spreads.items():
+                    group.start_soon(spread, name, promql)
         except BaseExceptionGroup as group_error:
             failures = [e for e in group_error.exceptions if isinstance(e, PrometheusQueryError)]
             if failures:
@@ -191,6 +228,7 @@ class PrometheusTraffic(ObservePlugin):
             window_seconds=self.settings.window_s,
             num_requests=None if count is None else max(0.0, count),
             **{name: _scaled(values[name], scale) for name, (_, scale) in _MEANS.items()},
+            **{name: lognormal_cv(values[mean], histograms[name]) for name, (_, mean) in _SPREADS.items()},
         )
         return Observations(traffic=traffic)
 
