@@ -321,6 +321,8 @@ class PlannerConfig(BaseSettings):
             # `planner run` may pace the planner on a scaled clock (a simulation); Prometheus keeps wall time.
             "wall_seconds_per_second": 1.0 / self.clock_speed_effective,
             "engine_startup_seconds": self.engine_startup_effective,
+            # Known when the user says so, or when the engines are the simulator's; else learnt.
+            "refine_engine_startup": self.engine_startup_seconds is None and self.environment != "embedded",
         }
 
     @property

@@ -126,6 +126,7 @@ def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
             correction=not settings["no_correction"],
             scale_down_stabilization_s=settings["scale_down_stabilization_seconds"],
             startup_s=float(effective["engine_startup_seconds"]),
+            refine_startup=bool(effective["refine_engine_startup"]),
             default_isl=settings["isl"],
             default_osl=settings["osl"],
         )

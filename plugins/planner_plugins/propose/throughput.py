@@ -46,6 +46,7 @@ class SizingSettings:
     quantile: float = 0.99  # share of requests that must meet TTFT and ITL
     hysteresis: float = 0.1  # scale down only when the smaller pool meets targets this much tighter
     startup_s: float = 120.0  # from asking for an engine to it serving, until starts are observed
+    refine_startup: bool = True  # False where the start-up is known (set by the user, or simulated)
     length_cv: float = 1.0  # spread of input and output lengths when the traffic does not say
     correction: bool = True
     scale_down_stabilization_s: float | None = None  # largest target of this trailing window; None: start-up + interval
@@ -114,13 +115,16 @@ class StartupEstimate:
     is seen, then the average of observed starts. A start is timed from the tick that asked for it to
     the first tick that sees it ready, so it is known to within one interval, rounded up."""
 
-    def __init__(self, configured_s: float) -> None:
+    def __init__(self, configured_s: float, refine: bool = True) -> None:
         self.seconds = configured_s
+        self.refine = refine
         self.observed = 0
         self._asked_at: dict[Role, float] = {}
         self._seen_starting: set[Role] = set()
 
     def asked(self, role: Role, now: float) -> None:
+        if not self.refine:
+            return
         # Timed from the latest ask: the engines asked for last are the ones the role waits for.
         self._asked_at[role] = now
 
@@ -140,6 +144,9 @@ class StartupEstimate:
                 self.seconds += weight * (now - asked_at - self.seconds)
 
 
+POISSON_Z = 1.28  # the 90th percentile of a count's Poisson noise, in standard deviations
+
+
 class ForecastErrors:
     """How far the load came in above the forecasts this proposer was given, at the horizon it sizes
     for: the observed count of each interval against what was forecast for it `first..last`
@@ -155,7 +162,9 @@ class ForecastErrors:
         """`count`: requests in the interval just ended, which the path made k ticks ago forecast at k."""
         for k, path in enumerate(self._paths, start=1):
             if first <= k <= last and k <= len(path):
-                self._misses.append(count - path[k - 1])
+                # Poisson noise around a right forecast is the queueing models' to absorb: count beyond it.
+                forecast = path[k - 1]
+                self._misses.append(count - forecast - POISSON_Z * math.sqrt(max(forecast, 1.0)))
 
     def remember(self, path: list[float]) -> None:
         self._paths.appendleft(list(path))
@@ -192,7 +201,7 @@ class ThroughputPropose(ProposePlugin):
         )
         self.perf, self.settings, self.roles, self.floor = perf, settings, roles, floor
         self.corrections = Corrections()  # Dynamo's observed/modelled latency factors (sizing="dynamo")
-        self.startup = StartupEstimate(settings.startup_s)
+        self.startup = StartupEstimate(settings.startup_s, settings.refine_startup)
         self.z = _z_score(settings.quantile)
         self.isl_cv, self.osl_cv = settings.length_cv, settings.length_cv  # until the traffic says
         self.burstiness = 1.0
