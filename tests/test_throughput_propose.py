@@ -97,6 +97,14 @@ def test_mm1_wait_tail_matches_the_closed_form() -> None:
     assert wait_exceeds(1, 0.5, 1.0, 2.0) == pytest.approx(0.5 * math.exp(-1.0))
 
 
+def test_the_wait_at_a_quantile_is_where_the_tail_reaches_the_rest() -> None:
+    from planner_plugins.propose.queueing import wait_at_quantile
+
+    t = wait_at_quantile(12, 10, 1.0, 0.99, variability=1.5)
+    assert wait_exceeds(12, 10, 1.0, t, variability=1.5) == pytest.approx(0.01)
+    assert wait_at_quantile(10, 10, 1.0, 0.99) == math.inf
+
+
 def test_servers_for_wait_is_the_smallest_count_meeting_the_quantile() -> None:
     n = servers_for_wait(arrival_rate=10, service_s=1.0, max_wait_s=0.5, quantile=0.95)
     assert wait_exceeds(n, 10, 1.0, 0.5) <= 0.05 < wait_exceeds(n - 1, 10, 1.0, 0.5)

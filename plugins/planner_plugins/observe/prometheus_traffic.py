@@ -100,8 +100,8 @@ def spread_queries(settings: PrometheusSettings) -> dict[str, str]:
     }
 
 
-def _sample(answer: Any) -> float | None:
-    """The value of an instant-vector answer's single sample; None when there is no series."""
+def _result(answer: Any) -> list[Any]:
+    """The samples of a successful instant-query answer (a scalar as one sample)."""
     if not isinstance(answer, dict) or answer.get("status") != "success":
         error = answer.get("error") if isinstance(answer, dict) else None
         raise PrometheusQueryError(f"not a successful query answer: {error or str(answer)[:120]}")
@@ -113,6 +113,12 @@ def _sample(answer: Any) -> float | None:
         result = [{"value": result}]
     if not isinstance(result, list):
         raise PrometheusQueryError(f"unexpected result in {str(data)[:120]}")
+    return result
+
+
+def _sample(answer: Any) -> float | None:
+    """The value of an instant-vector answer's single sample; None when there is no series."""
+    result = _result(answer)
     if not result:
         return None
     try:
@@ -164,10 +170,8 @@ class PrometheusTraffic(ObservePlugin):
 
     async def buckets(self, promql: str) -> list[tuple[float, float]]:
         """An instant query's samples as (le, value) pairs; those without a numeric `le` are left out."""
-        answer = await self._answer(promql)
-        _sample(answer)  # the same checks of the answer's shape
         pairs = []
-        for item in answer["data"]["result"]:
+        for item in _result(await self._answer(promql)):
             try:
                 pairs.append((float(item["metric"]["le"]), float(item["value"][1])))
             except (KeyError, IndexError, TypeError, ValueError):

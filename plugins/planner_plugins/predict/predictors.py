@@ -277,14 +277,18 @@ def detect_period(values: list[float], min_lag: int = 3, min_cycles: float = 2.0
     variance = sum(c * c for c in centred)
     if variance <= 0:
         return None
+    last = int(n / min_cycles)
+
+    def acf(lag: int) -> float:
+        # Each lag's products averaged over the pairs it has, so long lags are not shrunk towards zero.
+        return sum(centred[i] * centred[i + lag] for i in range(n - lag)) / (n - lag) / (variance / n)
+
+    # Only the lags a period can have (and their neighbours, to tell a peak): not every lag up to n.
+    r = {lag: acf(lag) for lag in range(min_lag - 1, min(last + 1, n - 1) + 1)}
     best, best_r = None, threshold
-    # Each lag's products averaged over the pairs it has, so long lags are not shrunk towards zero.
-    acf = [1.0] + [
-        sum(centred[i] * centred[i + lag] for i in range(n - lag)) / (n - lag) / (variance / n) for lag in range(1, n)
-    ]
-    for lag in range(min_lag, int(n / min_cycles) + 1):
-        if lag + 1 < n and acf[lag] > best_r and acf[lag] >= acf[lag - 1] and acf[lag] >= acf[lag + 1]:
-            best, best_r = lag, acf[lag]
+    for lag in range(min_lag, last + 1):
+        if lag + 1 in r and r[lag] > best_r and r[lag] >= r[lag - 1] and r[lag] >= r[lag + 1]:
+            best, best_r = lag, r[lag]
     return best
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["erlang_c", "wait_exceeds", "servers_for_wait"]
+__all__ = ["erlang_c", "wait_exceeds", "wait_at_quantile", "servers_for_wait"]
 
 
 def erlang_c(servers: int, offered_load: float) -> float:
@@ -34,6 +34,19 @@ def wait_exceeds(servers: int, arrival_rate: float, service_s: float, t: float, 
     if servers * mu <= arrival_rate:
         return 1.0
     return erlang_c(servers, arrival_rate / mu) * math.exp(-(servers * mu - arrival_rate) * t / variability)
+
+
+def wait_at_quantile(
+    servers: int, arrival_rate: float, service_s: float, quantile: float, variability: float = 1.0
+) -> float:
+    """The queueing delay `quantile` of arrivals stay within: `wait_exceeds` solved for t (inf if unstable)."""
+    if arrival_rate <= 0:
+        return 0.0
+    mu = 1.0 / service_s
+    if servers * mu <= arrival_rate:
+        return math.inf
+    waits, tail = erlang_c(servers, arrival_rate / mu), 1.0 - quantile
+    return math.log(waits / tail) * variability / (servers * mu - arrival_rate) if waits > tail else 0.0
 
 
 def servers_for_wait(

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from ..perf import PerfModel
-from .queueing import erlang_c
+from .queueing import wait_at_quantile
 
 __all__ = ["LengthMix", "prefill_ttft_quantile_ms", "prefill_engines", "decode_itl_quantile_ms", "decode_engines"]
 
@@ -65,22 +65,19 @@ def prefill_ttft_quantile_ms(perf: PerfModel, rate: float, mix: LengthMix, engin
     return max(2.0 * busy, _queued_ms(perf, rate, mix, engines, z))
 
 
+def _idle_ms(perf: PerfModel, mix: LengthMix, z: float) -> float:
+    """The quantile prompt alone on an idle engine: its chunked passes at the profile's long-prompt speed."""
+    return mix.isl_quantile(z) / perf.prefill.throughput_per_gpu(perf.prefill.max_isl) * 1000.0 + _pass_ms(perf, 1.0)
+
+
 def _queued_ms(perf: PerfModel, rate: float, mix: LengthMix, engines: int, z: float) -> float:
     """The M/G/c view, for long prompts that hold an engine for passes on end: each request is a job
-    of ISL / peak throughput seconds; its quantile wait from the Allen-Cunneen tail
-    P(W > t) = C(c, a) exp(-(c mu - lambda) t / ((ca^2 + cv^2) / 2)) with the arrivals' burstiness as
-    ca^2, then the quantile prompt's own passes."""
-    peak = max(perf.prefill.thpt)
-    service = mix.isl / peak
-    capacity = engines / service
-    if capacity <= rate:
-        return math.inf
-    waits = erlang_c(engines, rate * service)
-    tail = 1.0 - 0.5 * math.erfc(-z / math.sqrt(2))
+    of ISL / peak throughput seconds, waiting its Allen-Cunneen quantile (the arrivals' burstiness as
+    ca^2, the prompt lengths' spread as cs^2), then the quantile prompt's own passes."""
+    service = mix.isl / max(perf.prefill.thpt)
+    quantile = 0.5 * math.erfc(-z / math.sqrt(2))
     variability = (mix.burstiness + mix.isl_cv**2) / 2.0
-    wait = math.log(waits / tail) * variability / (capacity - rate) if waits > tail else 0.0
-    own = mix.isl_quantile(z) / perf.prefill.throughput_per_gpu(perf.prefill.max_isl)
-    return (wait + own) * 1000.0 + _pass_ms(perf, 1.0)
+    return wait_at_quantile(engines, rate, service, quantile, variability) * 1000.0 + _idle_ms(perf, mix, z)
 
 
 def prefill_engines(perf: PerfModel, rate: float, mix: LengthMix, ttft_ms: float, z: float) -> int:
@@ -88,7 +85,7 @@ def prefill_engines(perf: PerfModel, rate: float, mix: LengthMix, ttft_ms: float
     engine does for the quantile prompt is met as nearly as engines can: within 20 % of that."""
     if rate <= 0:
         return 0
-    best_possible = prefill_ttft_quantile_ms(perf, rate, mix, MAX_ENGINES, z)
+    best_possible = max(2.0 * _pass_ms(perf, 1.0), _idle_ms(perf, mix, z))  # as engines grow without end
     goal = max(ttft_ms, 1.2 * best_possible)
     capacity = perf.prefill.throughput_per_gpu(perf.prefill.max_isl)
     engines = max(1, math.floor(rate * mix.isl / capacity))
@@ -97,9 +94,9 @@ def prefill_engines(perf: PerfModel, rate: float, mix: LengthMix, ttft_ms: float
     return engines
 
 
-def _decode_state(perf: PerfModel, per_engine_rate: float, mix: LengthMix, itl_ms: float) -> tuple[float, float]:
-    """(mean requests decoding, mean ITL ms) on one engine, by fixed point: Little's law at the ITL the
-    batch itself causes."""
+def _decode_running(perf: PerfModel, per_engine_rate: float, mix: LengthMix, itl_ms: float) -> float:
+    """Mean requests decoding on one engine, by fixed point: Little's law at the ITL the batch itself
+    causes (starting from `itl_ms`)."""
     context = mix.isl + mix.osl / 2
     itl = itl_ms
     running = 0.0
@@ -110,7 +107,7 @@ def _decode_state(perf: PerfModel, per_engine_rate: float, mix: LengthMix, itl_m
         if abs(following - itl) < 1e-3:
             break
         itl = 0.5 * (itl + following)
-    return running, itl
+    return running
 
 
 def decode_itl_quantile_ms(perf: PerfModel, rate: float, mix: LengthMix, engines: int, z: float) -> float:
@@ -123,7 +120,7 @@ def decode_itl_quantile_ms(perf: PerfModel, rate: float, mix: LengthMix, engines
     if rate <= 0:
         return perf.decode.itl_ms(0.0, mix.isl)
     context = mix.isl + mix.osl / 2
-    running, _ = _decode_state(perf, rate / engines, mix, perf.decode.itl_ms(0.0, context))
+    running = _decode_running(perf, rate / engines, mix, perf.decode.itl_ms(0.0, context))
     context_m2 = mix.isl_second_moment + mix.isl * mix.osl + (mix.osl**2) * (1 + mix.osl_cv**2) / 3
     reserve = mix.isl + mix.osl
     reserve_m2 = mix.isl_second_moment + 2 * mix.isl * mix.osl + (mix.osl**2) * (1 + mix.osl_cv**2)

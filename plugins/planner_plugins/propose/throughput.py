@@ -230,12 +230,11 @@ class ThroughputPropose(ProposePlugin):
             self._recent.popleft()
         return {role: max(w.get(role, 0) for _, w in self._recent) for role in wanted}
 
-    def size(self, num: float, isl: float, osl: float, current: Mapping[Role, int], tighten: float = 1.0,
-             mix: LengthMix | None = None) -> dict[Role, int]:  # fmt: skip
+    def size(self, num: float, isl: float, osl: float, tighten: float = 1.0) -> dict[Role, int]:
         """Replica targets for `num` requests in one interval, before min endpoints and safety."""
         s, perf = self.settings, self.perf
         if s.sizing == "queue_aware" and Role.AGG not in self.roles:
-            mix = mix or LengthMix(isl, osl, self.isl_cv, self.osl_cv, self.burstiness)
+            mix = LengthMix(isl, osl, self.isl_cv, self.osl_cv, self.burstiness)
             rate = num / s.interval_s
             sized = {
                 Role.PREFILL: prefill_engines(perf, rate, mix, s.ttft_ms * tighten, self.z),
@@ -277,7 +276,7 @@ class ThroughputPropose(ProposePlugin):
         margin = self.errors.margin()
         path = [n + margin for n in path]
         path[first - 1] += self._backlog_requests(ctx, num / s.interval_s, isl)
-        needs = [self.size(n, isl, osl, current) for n in path]
+        needs = [self.size(n, isl, osl) for n in path]
         targets: dict[Role, int] = {}
         for role in needs[0]:
             arriving = max(need[role] for need in needs[first - 1 :])
@@ -287,7 +286,7 @@ class ThroughputPropose(ProposePlugin):
             if target < now and s.hysteresis > 0:
                 # Shed only what the horizon would not need at targets `hysteresis` tighter: no flapping
                 # at an integer boundary.
-                tight = max(self.size(n, isl, osl, current, 1 - s.hysteresis)[role] for n in path)
+                tight = max(self.size(n, isl, osl, 1 - s.hysteresis)[role] for n in path)
                 target = max(target, min(now, tight))
             targets[role] = target
         return targets
@@ -322,7 +321,7 @@ class ThroughputPropose(ProposePlugin):
         if s.sizing == "queue_aware" and Role.AGG not in self.roles:
             wanted = self._horizon_targets(ctx, num, isl, osl, current)
         else:
-            wanted = self.size(num, isl, osl, current)
+            wanted = self.size(num, isl, osl)
         wanted = self._stabilised(ctx.now, wanted)
         # The change cap and the GPU budget are safety's (recorded as cuts); the floor is applied
         # here too so a proposal never reads below what the deployment must keep.
