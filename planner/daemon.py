@@ -96,7 +96,7 @@ class Planner:
             registration = self.config.plugin_registration
             if registration.endpoints or registration.static_plugins:
                 self.remote = RegistryServer(self)
-                self.remote.register_static(registration.static_plugins)
+                await self.remote.register_static(registration.static_plugins)
                 if registration.endpoints:
                     await self.remote.start()
             if len(self.registry):

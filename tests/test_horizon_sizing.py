@@ -134,18 +134,28 @@ def test_a_start_that_was_never_applied_is_not_timed() -> None:
 
 
 def test_forecast_misses_at_the_horizon_become_a_margin() -> None:
-    errors = ForecastErrors(quantile=0.9)
-    for _ in range(12):
-        errors.remember([100.0, 100.0, 100.0])
-        errors.observe(160.0, first=1, last=3)  # the load keeps coming in 60 over the forecast
+    errors = ForecastErrors(60.0, quantile=0.9)
+    for tick in range(12):
+        errors.remember(60.0 * tick, [100.0, 100.0, 100.0])
+        errors.observe(60.0 * (tick + 1), 160.0, first=1, last=3)  # the load keeps coming in 60 over the forecast
     assert errors.margin() == pytest.approx(60.0 - 1.28 * 10.0)  # less a forecast of 100's Poisson noise
 
 
 def test_a_forecast_that_came_true_within_poisson_noise_needs_no_margin() -> None:
-    errors = ForecastErrors()
-    for _ in range(12):
-        errors.remember([100.0])
-        errors.observe(110.0, first=1, last=1)
+    errors = ForecastErrors(60.0)
+    for tick in range(12):
+        errors.remember(60.0 * tick, [100.0])
+        errors.observe(60.0 * (tick + 1), 110.0, first=1, last=1)
+    assert errors.margin() == 0.0
+
+
+def test_a_missed_tick_does_not_shift_which_forecast_an_interval_is_held_against() -> None:
+    errors = ForecastErrors(60.0)
+    for tick in range(12):
+        if tick % 3 == 2:
+            continue  # no observation this tick: nothing remembered, nothing observed
+        errors.remember(60.0 * tick, [100.0 + tick, 500.0])  # the path is right one interval on
+        errors.observe(60.0 * tick, 100.0 + tick - 1, first=1, last=1)
     assert errors.margin() == 0.0
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from planner.sim.cluster import SimCluster, SimSettings
+from planner.sim.engines import DecodeEngine
 from planner_plugins.perf import BUNDLED_PROFILE_DIR, PerfModel, load_profile
 from planner_plugins.traces import TraceRequest, synthetic_trace
 from planner_sdk import ReplicaCount, Role
@@ -131,3 +132,9 @@ def test_worker_loads_report_each_ready_engine() -> None:
 def test_the_simulator_needs_both_roles() -> None:
     with pytest.raises(Exception, match="disaggregated"):
         SimCluster(PERF, [], {Role.AGG: 1})
+
+
+def test_a_decode_engines_kv_in_use_is_never_reported_below_zero() -> None:
+    engine = DecodeEngine("decode-0", 0.0, 0.0)
+    engine.count, engine.progress, engine.sum_isl, engine.sum_start = 1, 0.1 + 0.2, 0, 0.30000000000000004
+    assert engine.kv_used() == 0.0  # float sums of an emptied batch land a hair below zero

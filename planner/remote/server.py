@@ -92,7 +92,7 @@ class RegistryServer:
         log.info("plugin registry listening on %s", ", ".join(self.addresses))
         return self.addresses
 
-    def register_static(self, plugins: list[StaticPluginConfig]) -> None:
+    async def register_static(self, plugins: list[StaticPluginConfig]) -> None:
         """Static plugins from the config join through the same admission as remote ones."""
         for index, item in enumerate(plugins):
             spec = PluginSpec(
@@ -100,7 +100,7 @@ class RegistryServer:
                 priority=item.priority, hold=item.hold, needs=frozenset(item.needs), requires=frozenset(item.requires),  # type: ignore[arg-type]
                 timeout_seconds=item.timeout_seconds, on_error=item.on_error,  # type: ignore[arg-type]
             )  # fmt: skip
-            refused = self.service.admit(spec, item.endpoint, "static", "", STATIC)
+            refused = await self.service.admit(spec, item.endpoint, "static", "", STATIC)
             if refused is not None:
                 raise ConfigError([f"plugin_registration.static_plugins[{index}] ({item.id}): {refused}"])
 

@@ -45,7 +45,7 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
     def _refuse(self, reason: str) -> rpb.RegisterResponse:
         return rpb.RegisterResponse(accepted=False, reason=reason)
 
-    def admit(self, spec: PluginSpec, endpoint: str, identity: str, version: str, source: str) -> str | None:
+    async def admit(self, spec: PluginSpec, endpoint: str, identity: str, version: str, source: str) -> str | None:
         """Register a remote plugin; the refusal reason, or None when admitted."""
         if not ENDPOINT_PATTERN.match(endpoint):
             return "invalid_declaration: endpoint"
@@ -58,8 +58,8 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
         remote_count = sum(1 for e in registry if e.source in (REMOTE, STATIC))
         if existing is None and remote_count >= self.settings.max_plugins:
             return "too_many_plugins"
-        if existing is not None:  # the same plugin, restarted: replace its old registration
-            self._drop(existing.id, "re-registered")
+        if existing is not None:  # the same plugin, restarted: replace its old registration (and close its channel)
+            await self._close(self._drop(existing.id, "re-registered"))
         transport = RemoteTransport(spec, endpoint, self.settings.max_message_bytes)
         entry = self.planner.add_transport(transport, source=source)
         entry.endpoint, entry.identity, entry.plugin_version = endpoint, identity, version
@@ -89,7 +89,7 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
             spec = wire.declaration_from_proto(request.declaration)
         except PluginDeclarationError as exc:
             return self._refuse(str(exc))
-        refused = self.admit(spec, request.endpoint, identity, request.plugin_version, REMOTE)
+        refused = await self.admit(spec, request.endpoint, identity, request.plugin_version, REMOTE)
         if refused is not None:
             log.warning("plugin %r refused: %s", spec.id, refused)
             return self._refuse(refused)

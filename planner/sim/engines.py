@@ -122,7 +122,8 @@ class DecodeEngine(Engine):
         self.version = 0
 
     def kv_used(self) -> float:
-        return self.sum_isl + self.count * self.progress - self.sum_start
+        # Sums of floats: an empty batch can come out a hair below zero, which no engine reports.
+        return max(0.0, self.sum_isl + self.count * self.progress - self.sum_start)
 
     @property
     def load(self) -> float:

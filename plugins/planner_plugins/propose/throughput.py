@@ -151,23 +151,29 @@ class ForecastErrors:
     """How far the load came in above the forecasts this proposer was given, at the horizon it sizes
     for: the observed count of each interval against what was forecast for it `first..last`
     intervals earlier. Sizing for the forecast plus a high quantile of these misses holds capacity
-    for bursts a forecast cannot see coming, and costs little where forecasts are good."""
+    for bursts a forecast cannot see coming, and costs little where forecasts are good.
 
-    def __init__(self, quantile: float = 0.9, keep: int = 12) -> None:
+    Paths are kept by the time they were made, so a tick the proposer missed (no observation, a
+    skipped slot) does not shift which forecast an observed interval is held against."""
+
+    def __init__(self, interval_s: float, quantile: float = 0.9, keep: int = 12) -> None:
+        self.interval_s = interval_s
         self.quantile = quantile
-        self._paths: deque[list[float]] = deque(maxlen=16)  # newest first: path[k - 1] is for k ticks on
+        self._paths: deque[tuple[float, list[float]]] = deque(maxlen=16)  # (made at, path), newest first
         self._misses: deque[float] = deque(maxlen=keep)
 
-    def observe(self, count: float, first: int, last: int) -> None:
-        """`count`: requests in the interval just ended, which the path made k ticks ago forecast at k."""
-        for k, path in enumerate(self._paths, start=1):
+    def observe(self, now: float, count: float, first: int, last: int) -> None:
+        """`count`: requests in the interval ending at `now`, which a path made k intervals earlier
+        forecast at its k-th step."""
+        for made_at, path in self._paths:
+            k = round((now - made_at) / self.interval_s)
             if first <= k <= last and k <= len(path):
                 # Poisson noise around a right forecast is the queueing models' to absorb: count beyond it.
                 forecast = path[k - 1]
                 self._misses.append(count - forecast - POISSON_Z * math.sqrt(max(forecast, 1.0)))
 
-    def remember(self, path: list[float]) -> None:
-        self._paths.appendleft(list(path))
+    def remember(self, now: float, path: list[float]) -> None:
+        self._paths.appendleft((now, list(path)))
 
     def margin(self) -> float:
         """Requests per interval to add to a forecast (0 until enough misses are known)."""
@@ -205,7 +211,7 @@ class ThroughputPropose(ProposePlugin):
         self.z = _z_score(settings.quantile)
         self.isl_cv, self.osl_cv = settings.length_cv, settings.length_cv  # until the traffic says
         self.burstiness = 1.0
-        self.errors = ForecastErrors()
+        self.errors = ForecastErrors(settings.interval_s)
         self._recent: deque[tuple[float, dict[Role, int]]] = deque()
 
     def horizon(self) -> tuple[int, int]:
@@ -272,7 +278,7 @@ class ThroughputPropose(ProposePlugin):
         s = self.settings
         first, last = self.horizon()
         path = ctx.predictions.requests_ahead(last) or [num]
-        self.errors.remember(path)
+        self.errors.remember(ctx.now, path)
         margin = self.errors.margin()
         path = [n + margin for n in path]
         path[first - 1] += self._backlog_requests(ctx, num / s.interval_s, isl)
@@ -306,7 +312,8 @@ class ThroughputPropose(ProposePlugin):
             self.corrections.update(self.perf, traffic, replicas)
         if traffic is not None and traffic.num_requests is not None and traffic.window_seconds >= s.interval_s / 2:
             first, last = self.horizon()
-            self.errors.observe(traffic.num_requests * s.interval_s / traffic.window_seconds, first, last)
+            count = traffic.num_requests * s.interval_s / traffic.window_seconds
+            self.errors.observe(ctx.now, count, first, last)
         if traffic is not None and (traffic.num_requests or 0) >= MIN_REQUESTS_FOR_CORRECTION:
             # The spread of lengths moves slowly; a quiet window's estimate is noise.
             if traffic.isl_cv is not None:
