@@ -19,9 +19,9 @@ from planner_plugins.predict.predictors import (
 )
 from planner_plugins.propose import SizingSettings, ThroughputPropose
 from planner_plugins.propose.sizing import LengthMix, decode_itl_quantile_ms, prefill_ttft_quantile_ms
-from planner_plugins.propose.throughput import ForecastErrors, StartupEstimate
+from planner_plugins.propose.throughput import ForecastErrors, StartupEstimate, excess_dispersion
 from planner_plugins.traces import poisson_trace
-from planner_sdk import PlannerView, Predictions, ReplicaCount, Role, TickContext
+from planner_sdk import Observations, PlannerView, Predictions, ReplicaCount, Role, TickContext, TrafficObservation
 
 P, D = Role.PREFILL, Role.DECODE
 PERF = load_perf(PlannerConfig())
@@ -198,3 +198,33 @@ def test_a_path_ahead_is_taken_only_with_the_count_it_starts_from() -> None:
     assert merged.num_requests_ahead is None
     assert merged.isl == 900.0
     assert merged.requests_ahead(3) == [50.0, 50.0, 50.0]
+
+
+def test_poisson_arrivals_read_in_few_slices_are_not_taken_for_bursts() -> None:
+    # A 60 s window holds six 10 s slices (four degrees of freedom): Poisson reads up to ~1.9 by chance.
+    assert excess_dispersion(1.9, 60.0) <= 1.0
+    assert excess_dispersion(8.0, 60.0) > 6.5  # a real burst still counts, less the noise
+    assert excess_dispersion(1.3, 600.0) > excess_dispersion(1.3, 60.0)  # more slices, less noise
+
+
+def busy_window(dispersion: float, isl_cv: float = 0.3) -> TickContext:
+    traffic = TrafficObservation(window_seconds=60, num_requests=600, mean_isl=8000, mean_osl=200,
+                                 isl_cv=isl_cv, osl_cv=isl_cv, arrival_dispersion=dispersion)  # fmt: skip
+    ctx = tick((600.0,) * 3, 4)
+    return TickContext(tick_id=ctx.tick_id, decision_id=ctx.decision_id, now=ctx.now, planner=ctx.planner,
+                       replicas=ctx.replicas, predictions=ctx.predictions, observations=Observations(traffic=traffic))  # fmt: skip
+
+
+def test_noisy_dispersion_of_poisson_traffic_leaves_burstiness_at_one() -> None:
+    plugin = proposer()
+    for dispersion in (0.3, 1.7, 0.8, 1.9, 1.2):
+        plugin.propose(busy_window(dispersion))
+    assert plugin.burstiness == 1.0
+
+
+def test_the_first_busy_window_replaces_the_guessed_length_spread() -> None:
+    plugin = proposer()
+    plugin.propose(busy_window(1.0, isl_cv=0.3))
+    assert plugin.isl_cv == pytest.approx(0.3)
+    plugin.propose(busy_window(1.0, isl_cv=0.5))
+    assert plugin.isl_cv == pytest.approx(0.4)  # later windows blend

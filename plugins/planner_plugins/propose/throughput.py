@@ -29,6 +29,7 @@ __all__ = [
     "ThroughputPropose",
     "dynamo_prefill",
     "dynamo_decode",
+    "excess_dispersion",
 ]
 
 MIN_REQUESTS_FOR_CORRECTION = 10
@@ -144,6 +145,21 @@ class StartupEstimate:
                 self.seconds += weight * (now - asked_at - self.seconds)
 
 
+DISPERSION_SLICE_S = 10.0  # arrival_dispersion is counted over slices this long (the SDK's definition)
+
+
+def excess_dispersion(observed: float, window_s: float) -> float:
+    """The dispersion a window shows beyond what Poisson arrivals show by chance in so few slices.
+
+    Over k degrees of freedom (slices less the trend's two), k times a Poisson stream's dispersion
+    is chi-square(k): about 1 +- sqrt(2/k), so a 60 s window (k = 4) reads anywhere from 0.3 to 1.9.
+    Taking such noise for bursts, and remembering the largest, sizes Poisson traffic for bursts it
+    never has; the 95th percentile of that noise is discounted.
+    """
+    dof = max(1.0, window_s / DISPERSION_SLICE_S - 2.0)
+    return observed - 1.645 * math.sqrt(2.0 / dof)
+
+
 POISSON_Z = 1.28  # the 90th percentile of a count's Poisson noise, in standard deviations
 
 
@@ -211,6 +227,7 @@ class ThroughputPropose(ProposePlugin):
         self.z = _z_score(settings.quantile)
         self.isl_cv, self.osl_cv = settings.length_cv, settings.length_cv  # until the traffic says
         self.burstiness = 1.0
+        self._spread_seen = False
         self.errors = ForecastErrors(settings.interval_s)
         self._recent: deque[tuple[float, dict[Role, int]]] = deque()
 
@@ -297,6 +314,20 @@ class ThroughputPropose(ProposePlugin):
             targets[role] = target
         return targets
 
+    def _learn_spread(self, traffic: TrafficObservation) -> None:
+        """Length spread and arrival burstiness from one busy window."""
+        # The spread of lengths moves slowly: blend windows, but the first replaces the guess.
+        blend = 0.5 if self._spread_seen else 1.0
+        self._spread_seen = True
+        if traffic.isl_cv is not None:
+            self.isl_cv += blend * (min(traffic.isl_cv, 5.0) - self.isl_cv)
+        if traffic.osl_cv is not None:
+            self.osl_cv += blend * (min(traffic.osl_cv, 5.0) - self.osl_cv)
+        if traffic.arrival_dispersion is not None:
+            # Bursts come back: remember them for a while (a tenth less each interval), not one window.
+            observed = min(max(excess_dispersion(traffic.arrival_dispersion, traffic.window_seconds), 1.0), 50.0)
+            self.burstiness = max(observed, 1.0 + 0.9 * (self.burstiness - 1.0))
+
     def propose(self, ctx: TickContext) -> ProposeResult:
         s = self.settings
         predictions = ctx.predictions
@@ -315,15 +346,7 @@ class ThroughputPropose(ProposePlugin):
             count = traffic.num_requests * s.interval_s / traffic.window_seconds
             self.errors.observe(ctx.now, count, first, last)
         if traffic is not None and (traffic.num_requests or 0) >= MIN_REQUESTS_FOR_CORRECTION:
-            # The spread of lengths moves slowly; a quiet window's estimate is noise.
-            if traffic.isl_cv is not None:
-                self.isl_cv += 0.5 * (min(traffic.isl_cv, 5.0) - self.isl_cv)
-            if traffic.osl_cv is not None:
-                self.osl_cv += 0.5 * (min(traffic.osl_cv, 5.0) - self.osl_cv)
-            if traffic.arrival_dispersion is not None:
-                # Bursts come back: remember them for a while (a tenth less each interval), not one window.
-                observed = min(max(traffic.arrival_dispersion, 1.0), 50.0)
-                self.burstiness = max(observed, 1.0 + 0.9 * (self.burstiness - 1.0))
+            self._learn_spread(traffic)
         current = {role: count.expected for role, count in replicas.items()}
         if s.sizing == "queue_aware" and Role.AGG not in self.roles:
             wanted = self._horizon_targets(ctx, num, isl, osl, current)
