@@ -228,6 +228,7 @@ class ThroughputPropose(ProposePlugin):
         self.isl_cv, self.osl_cv = settings.length_cv, settings.length_cv  # until the traffic says
         self.burstiness = 1.0
         self._spread_seen = False
+        self._started = False
         self.errors = ForecastErrors(settings.interval_s)
         self._recent: deque[tuple[float, dict[Role, int]]] = deque()
 
@@ -238,9 +239,11 @@ class ThroughputPropose(ProposePlugin):
         first = int(startup // interval) + 1
         return first, max(first, math.ceil((startup + interval) / interval - 1e-9))
 
-    def _stabilised(self, now: float, wanted: dict[Role, int]) -> dict[Role, int]:
+    def _stabilised(self, now: float, wanted: dict[Role, int], current: Mapping[Role, int]) -> dict[Role, int]:
         """The largest target of the trailing stabilisation window, per role (as Kubernetes' HPA
-        does for scale-down). The window ends at now: the current target always counts."""
+        does for scale-down). The window ends at now: the current target always counts. The fleet
+        found at the first decision counts as wanted then: one window of traffic is too little
+        history to shed what the deployment was running (a quiet minute before a busy one)."""
         window = self.settings.scale_down_stabilization_s
         if window is None:
             # An engine shed now could not be back before a start-up and the next decision: hold what
@@ -248,6 +251,9 @@ class ThroughputPropose(ProposePlugin):
             window = self.startup.seconds + self.settings.interval_s
         if window <= 0:
             return wanted
+        if not self._started:
+            self._started = True
+            self._recent.append((now, {role: current.get(role, 0) for role in wanted}))
         self._recent.append((now, wanted))
         while self._recent and self._recent[0][0] < now - window:
             self._recent.popleft()
@@ -352,7 +358,7 @@ class ThroughputPropose(ProposePlugin):
             wanted = self._horizon_targets(ctx, num, isl, osl, current)
         else:
             wanted = self.size(num, isl, osl)
-        wanted = self._stabilised(ctx.now, wanted)
+        wanted = self._stabilised(ctx.now, wanted, current)
         # The change cap and the GPU budget are safety's (recorded as cuts); the floor is applied
         # here too so a proposal never reads below what the deployment must keep.
         targets = {role: max(n, (s.min_endpoint or {}).get(role, 0)) for role, n in wanted.items()}
