@@ -31,7 +31,8 @@ def _is_stale_grpc_completion(exc: BaseException | None) -> bool:
         return False
     tb = exc.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code.co_name.endswith("_handle_events") and "completion_queue" in tb.tb_frame.f_code.co_filename:
+        code = tb.tb_frame.f_code
+        if code.co_name.endswith("_handle_events") and "completion_queue" in code.co_filename:
             return True
         tb = tb.tb_next
     return False

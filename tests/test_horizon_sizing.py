@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -210,9 +211,7 @@ def test_poisson_arrivals_read_in_few_slices_are_not_taken_for_bursts() -> None:
 def busy_window(dispersion: float, isl_cv: float = 0.3) -> TickContext:
     traffic = TrafficObservation(window_seconds=60, num_requests=600, mean_isl=8000, mean_osl=200,
                                  isl_cv=isl_cv, osl_cv=isl_cv, arrival_dispersion=dispersion)  # fmt: skip
-    ctx = tick((600.0,) * 3, 4)
-    return TickContext(tick_id=ctx.tick_id, decision_id=ctx.decision_id, now=ctx.now, planner=ctx.planner,
-                       replicas=ctx.replicas, predictions=ctx.predictions, observations=Observations(traffic=traffic))  # fmt: skip
+    return dataclasses.replace(tick((600.0,) * 3, 4), observations=Observations(traffic=traffic))
 
 
 def test_noisy_dispersion_of_poisson_traffic_leaves_burstiness_at_one() -> None:

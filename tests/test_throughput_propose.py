@@ -273,6 +273,25 @@ def test_scale_down_stabilisation_keeps_the_largest_target_of_the_window() -> No
     assert at(361, 0) == 1  # the busy minute has left the window
 
 
+def test_the_fleet_found_at_the_first_decision_is_held_for_the_stabilisation_window() -> None:
+    settings = SizingSettings(
+        interval_s=60, ttft_ms=1000, itl_ms=25, min_endpoint={P: 1, D: 1}, sizing="dynamo",
+        correction=False, scale_down_stabilization_s=300,
+    )  # fmt: skip
+    sizer = ThroughputPropose(PERF, settings, (P, D), floor=False)
+
+    def at(now: float) -> int:
+        context = ctx(60, 3151, 150, prefill=9, decode=3)  # a quiet first window on a 9-engine fleet
+        context = TickContext(
+            context.tick_id, 1, now, context.planner, context.replicas, predictions=context.predictions
+        )
+        return targets(sizer.propose(context))[P]
+
+    assert at(60) == 9  # one window is too little history to shed what the deployment runs
+    assert at(300) == 9
+    assert at(361) == 1  # held for the window, then sized from the traffic
+
+
 def test_without_a_request_forecast_it_proposes_nothing() -> None:
     context = TickContext(
         1, 1, 0.0, view(), {P: ReplicaCount(5, 5), D: ReplicaCount(5, 5)}, predictions=Predictions(None, 3000, 150)
