@@ -62,14 +62,17 @@ class Propose(ProposePlugin):
 
 
 class CyclingPropose(ProposePlugin):
-    """Asks for 1, 2, 3, 1, ... prefill engines on successive ticks, so every tick is a decision.
+    """Asks for one prefill engine more than are expected (3 wraps to 1), so every tick is a
+    decision, for a leader and for a follower watching another leader's changes alike (counting by
+    tick id, a follower ticking in phase with the leader would always ask for what it sees).
     Built by config (`helpers:CyclingPropose`) in planner processes the tests start."""
 
     def __init__(self, interval_seconds: float = 1.0) -> None:
-        self.spec = spec("cycling", Stage.PROPOSE, interval_seconds)
+        self.spec = spec("cycling", Stage.PROPOSE, interval_seconds, needs=frozenset({ContextField.REPLICAS}))
 
     async def propose(self, ctx: TickContext) -> ProposeResult:
-        return set_targets(1 + ctx.tick_id % 3, 1)
+        current = ctx.replicas[Role.PREFILL].expected if ctx.replicas and Role.PREFILL in ctx.replicas else 0
+        return set_targets(1 + current % 3, 1)
 
 
 class Clamp(ClampPlugin):

@@ -152,9 +152,12 @@ def test_the_plugin_proposes_the_formula() -> None:
     assert targets(result)[P] == 7
 
 
-def test_no_traffic_shrinks_to_the_min_endpoints() -> None:
-    result = plugin().propose(ctx(0, 3000, 150, prefill=5, decode=5))
-    assert targets(result) == {P: 1, D: 1}
+def test_no_traffic_shrinks_to_the_min_endpoints_once_the_stabilisation_window_has_passed() -> None:
+    sizer = plugin()
+    quiet = ctx(0, 3000, 150, prefill=5, decode=5)
+    assert targets(sizer.propose(quiet)) == {P: 5, D: 5}  # the running fleet is held at first
+    later = TickContext(quiet.tick_id, 2, 1000.0, quiet.planner, quiet.replicas, predictions=quiet.predictions)
+    assert targets(sizer.propose(later)) == {P: 1, D: 1}
 
 
 def test_with_load_scaling_it_proposes_a_floor() -> None:
