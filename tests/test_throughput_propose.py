@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -256,7 +257,9 @@ def test_the_json_form_loads_like_the_npz_form(tmp_path: Path) -> None:
     assert loaded.decode.itl_ms(0.5, 5000) == PERF.decode.itl_ms(0.5, 5000)
 
 
-def test_scale_down_stabilisation_keeps_the_largest_target_of_the_window() -> None:
+def stabilising_sizer(prefill: int) -> Callable[[float, float], int]:
+    """The prefill target a sizer with a 300 s stabilisation window proposes at `now` for `num`
+    requests, on a deployment of `prefill` prefill engines."""
     settings = SizingSettings(
         interval_s=60, ttft_ms=1000, itl_ms=25, min_endpoint={P: 1, D: 1}, sizing="dynamo",
         correction=False, scale_down_stabilization_s=300,
@@ -264,12 +267,17 @@ def test_scale_down_stabilisation_keeps_the_largest_target_of_the_window() -> No
     sizer = ThroughputPropose(PERF, settings, (P, D), floor=False)
 
     def at(now: float, num: float) -> int:
-        context = ctx(num, 3151, 150, prefill=7, decode=3)
+        context = ctx(num, 3151, 150, prefill=prefill, decode=3)
         context = TickContext(
             context.tick_id, 1, now, context.planner, context.replicas, predictions=context.predictions
         )
         return targets(sizer.propose(context))[P]
 
+    return at
+
+
+def test_scale_down_stabilisation_keeps_the_largest_target_of_the_window() -> None:
+    at = stabilising_sizer(prefill=7)
     assert at(0, 6000) == 7
     assert at(60, 0) == 7  # an idle minute inside the window: hold
     assert at(240, 0) == 7
@@ -277,22 +285,10 @@ def test_scale_down_stabilisation_keeps_the_largest_target_of_the_window() -> No
 
 
 def test_the_fleet_found_at_the_first_decision_is_held_for_the_stabilisation_window() -> None:
-    settings = SizingSettings(
-        interval_s=60, ttft_ms=1000, itl_ms=25, min_endpoint={P: 1, D: 1}, sizing="dynamo",
-        correction=False, scale_down_stabilization_s=300,
-    )  # fmt: skip
-    sizer = ThroughputPropose(PERF, settings, (P, D), floor=False)
-
-    def at(now: float) -> int:
-        context = ctx(60, 3151, 150, prefill=9, decode=3)  # a quiet first window on a 9-engine fleet
-        context = TickContext(
-            context.tick_id, 1, now, context.planner, context.replicas, predictions=context.predictions
-        )
-        return targets(sizer.propose(context))[P]
-
-    assert at(60) == 9  # one window is too little history to shed what the deployment runs
-    assert at(300) == 9
-    assert at(361) == 1  # held for the window, then sized from the traffic
+    at = stabilising_sizer(prefill=9)  # a quiet first window on a 9-engine fleet
+    assert at(60, 60) == 9  # one window is too little history to shed what the deployment runs
+    assert at(300, 60) == 9
+    assert at(361, 60) == 1  # held for the window, then sized from the traffic
 
 
 def test_without_a_request_forecast_it_proposes_nothing() -> None:
