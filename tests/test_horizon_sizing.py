@@ -107,7 +107,16 @@ def test_the_start_up_is_refined_from_observed_starts() -> None:
     estimate.asked(P, 0.0)
     estimate.update(60.0, {P: ReplicaCount(ready=1, expected=2)})
     estimate.update(240.0, {P: ReplicaCount(ready=2, expected=2)})
-    assert estimate.seconds == pytest.approx(240.0)
+    assert estimate.seconds == pytest.approx(150.0)  # somewhere after 60 s and by 240 s
+
+
+def test_a_start_is_timed_between_the_last_tick_that_saw_it_starting_and_the_first_that_saw_it_ready() -> None:
+    estimate = StartupEstimate(300.0)
+    estimate.asked(P, 0.0)
+    for now in (60.0, 120.0):
+        estimate.update(now, {P: ReplicaCount(ready=1, expected=2)})
+    estimate.update(180.0, {P: ReplicaCount(ready=2, expected=2)})
+    assert estimate.seconds == pytest.approx(150.0)
 
 
 def test_a_known_start_up_is_not_relearnt() -> None:

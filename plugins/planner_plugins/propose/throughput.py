@@ -113,15 +113,17 @@ def _z_score(quantile: float) -> float:
 
 class StartupEstimate:
     """How long an engine takes from being asked for to serving: the configured value until a start
-    is seen, then the average of observed starts. A start is timed from the tick that asked for it to
-    the first tick that sees it ready, so it is known to within one interval, rounded up."""
+    is seen, then the average of observed starts. Ticks see a start only between the last tick that
+    found the engine starting and the first that found it ready; it is timed at the middle of that
+    bracket. (Timing it at the end, as Dynamo's planner would see it, overstates every start by half
+    an interval on average, and by a whole one where a start is a whole number of intervals.)"""
 
     def __init__(self, configured_s: float, refine: bool = True) -> None:
         self.seconds = configured_s
         self.refine = refine
         self.observed = 0
         self._asked_at: dict[Role, float] = {}
-        self._seen_starting: set[Role] = set()
+        self._seen_starting: dict[Role, float] = {}  # when a tick last saw the role still starting
 
     def asked(self, role: Role, now: float) -> None:
         if not self.refine:
@@ -135,14 +137,15 @@ class StartupEstimate:
             if count is None:
                 continue
             if count.ready < count.expected:
-                self._seen_starting.add(role)
+                self._seen_starting[role] = now
                 continue
             del self._asked_at[role]
-            if role in self._seen_starting:  # it was applied, and has now started
-                self._seen_starting.discard(role)
+            starting_at = self._seen_starting.pop(role, None)
+            if starting_at is not None:  # it was applied, and has now started
                 self.observed += 1
                 weight = max(1.0 / self.observed, 0.2)
-                self.seconds += weight * (now - asked_at - self.seconds)
+                started = (max(starting_at, asked_at) + now) / 2 - asked_at
+                self.seconds += weight * (started - self.seconds)
 
 
 DISPERSION_SLICE_S = 10.0  # arrival_dispersion is counted over slices this long (the SDK's definition)
