@@ -55,6 +55,16 @@ class Clock(Protocol):
         """Mark work the clock cannot see (a worker thread): virtual time waits for it."""
         ...
 
+    @property
+    def speed(self) -> float:
+        """Clock seconds per wall second: 1, but for a clock sped up to drive a simulation."""
+        ...
+
+    def unscaled(self) -> Clock:
+        """This clock without its speed-up: what other processes' deadlines, leases and
+        heartbeats run on (a plugin's process answers no faster because the simulation is)."""
+        ...
+
 
 class WallClock:
     """Real time: the event loop's monotonic clock and the system's epoch time."""
@@ -73,6 +83,13 @@ class WallClock:
 
     def busy(self) -> AbstractContextManager[None]:
         return nullcontext()
+
+    @property
+    def speed(self) -> float:
+        return 1.0
+
+    def unscaled(self) -> Clock:
+        return self
 
 
 def _wall_scope(deadline: float) -> AbstractAsyncContextManager[Deadline]:
@@ -93,9 +110,10 @@ class ScaledClock:
     def __init__(self, speed: float) -> None:
         if not speed > 0:
             raise ValueError(f"speed={speed!r} must be > 0")
-        self.speed = speed
+        self._speed = speed
         self._origin = time.monotonic()
         self._epoch = time.time()
+        self._wall = WallClock()
 
     def restart(self) -> None:
         """Start simulated time again from zero (so slow start-up work does not eat into it)."""
@@ -106,16 +124,23 @@ class ScaledClock:
         return self._epoch + self.monotonic()
 
     def monotonic(self) -> float:
-        return (time.monotonic() - self._origin) * self.speed
+        return (time.monotonic() - self._origin) * self._speed
 
     async def sleep_until(self, deadline: float) -> None:
-        await anyio.sleep(max(0.0, (deadline - self.monotonic()) / self.speed))
+        await anyio.sleep(max(0.0, (deadline - self.monotonic()) / self._speed))
 
     def move_on_at(self, deadline: float) -> AbstractAsyncContextManager[Deadline]:
-        return _wall_scope_in(max(0.0, (deadline - self.monotonic()) / self.speed))
+        return _wall_scope_in(max(0.0, (deadline - self.monotonic()) / self._speed))
 
     def busy(self) -> AbstractContextManager[None]:
         return nullcontext()
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    def unscaled(self) -> Clock:
+        return self._wall
 
 
 class _Timer:
@@ -186,6 +211,14 @@ class VirtualClock:
         finally:
             self._busy -= 1
             self._notify()
+
+    @property
+    def speed(self) -> float:
+        return 1.0
+
+    def unscaled(self) -> Clock:
+        # Tests skip every wait, a plugin's lease and a call's timeout as much as a tick.
+        return self
 
     def advance(self, seconds: float) -> None:
         """Move time forward by hand, firing every timer whose deadline passed."""

@@ -131,6 +131,10 @@ class PluginRegistry:
             p.id: p.spec.execution_interval_seconds for p in self._plugins.values() if p.spec.stage is not Stage.APPLY
         }
 
+    def earliest_due(self) -> Fraction | None:
+        """The soonest slot any plugin the cadence serves is due at, or None without such plugins."""
+        return min((p.next_due for p in self._plugins.values() if p.spec.stage is not Stage.APPLY), default=None)
+
     def on_change(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
 

@@ -1,8 +1,10 @@
 """Remote plugins for the e2e tests, each in its own process: `python remote_plugins.py KIND PLANNER ...`.
 
-Kinds: floor (asks for >= 3 decode), ack (acknowledges decisions), hang (never answers), crash (dies
-mid-call), negative (asks for -2 replicas), wrong_stage (declares propose, serves clamp), silent
-(registers, never heartbeats), old_protocol (speaks only v9).
+Kinds: floor (asks for >= 3 decode), paced_floor (asks for >= `--decode` decode every `--interval`
+planner seconds, printing when it registered and each time it is called), ack (acknowledges
+decisions), hang (never answers), crash (dies mid-call), negative (asks for -2 replicas),
+wrong_stage (declares propose, serves clamp), silent (registers, never heartbeats), old_protocol
+(speaks only v9).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from planner_sdk import (
     Stage,
     TickContext,
     run,
+    serve,
 )
 from planner_sdk import _wire as wire
 from planner_sdk._grpc import registry_grpc
@@ -45,6 +48,28 @@ class Floor(ProposePlugin):
 
     async def propose(self, ctx: TickContext) -> ProposeResult:
         return ProposeResult.at_least({Role.DECODE: 3}, reason="remote floor")
+
+
+class PacedFloor(ProposePlugin):
+    """A floor at the interval the test asks for, printing `called <wall monotonic>` for each call."""
+
+    def __init__(self, plugin_id: str, interval: float, decode: int) -> None:
+        self.spec = PluginSpec(id=plugin_id, stage=Stage.PROPOSE, execution_interval_seconds=interval,
+                               timeout_seconds=2.0)  # fmt: skip
+        self.decode = decode
+
+    async def propose(self, ctx: TickContext) -> ProposeResult:
+        print(f"called {time.monotonic():.3f}", flush=True)
+        return ProposeResult.at_least({Role.DECODE: self.decode}, reason="paced floor")
+
+
+async def serve_and_report(plugin: ProposePlugin, planner: str, token: str | None) -> None:
+    """`serve()`, printing `registered <wall monotonic>` once the planner has admitted the plugin."""
+    registered = anyio.Event()
+    async with anyio.create_task_group() as group:
+        group.start_soon(lambda: serve(plugin, planner, token=token, registered=registered))
+        await registered.wait()
+        print(f"registered {time.monotonic():.3f}", flush=True)
 
 
 class Hang(ProposePlugin):
@@ -119,10 +144,14 @@ def main() -> None:
     parser.add_argument("planner")
     parser.add_argument("--id", default="remote_plugin")
     parser.add_argument("--token")
+    parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument("--decode", type=int, default=3)
     args = parser.parse_args()
     kinds = {"floor": Floor, "hang": Hang, "crash": Crash, "negative": Negative, "ack": Acknowledge}
     if args.kind in kinds:
         run(kinds[args.kind](args.id), args.planner, token=args.token)
+    elif args.kind == "paced_floor":
+        anyio.run(serve_and_report, PacedFloor(args.id, args.interval, args.decode), args.planner, args.token)
     elif args.kind == "wrong_stage":
         plugin = ClampInstead(args.id)
         anyio.run(register_by_hand, plugin, args.planner, args.token, "v1", spec(args.id, Stage.PROPOSE))

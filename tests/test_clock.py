@@ -7,7 +7,7 @@ import threading
 import anyio
 import pytest
 
-from planner import VirtualClock
+from planner import ScaledClock, VirtualClock, WallClock
 
 pytestmark = pytest.mark.anyio
 
@@ -78,3 +78,18 @@ def test_now_is_epoch_time_moving_with_monotonic() -> None:
     clock = VirtualClock(epoch=1_000_000.0)
     clock.advance(12.5)
     assert clock.now() == 1_000_012.5
+
+
+def test_a_scaled_clock_runs_its_speed_and_hands_out_wall_time_unscaled() -> None:
+    clock = ScaledClock(20.0)
+    assert clock.speed == 20.0
+    assert isinstance(clock.unscaled(), WallClock)
+    assert clock.unscaled().speed == 1.0
+
+
+def test_the_wall_and_virtual_clocks_are_their_own_unscaled_clocks() -> None:
+    wall, virtual = WallClock(), VirtualClock()
+    assert wall.unscaled() is wall
+    assert wall.speed == 1.0
+    assert virtual.unscaled() is virtual  # tests skip plugin leases as they skip ticks
+    assert virtual.speed == 1.0

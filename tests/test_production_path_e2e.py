@@ -116,9 +116,10 @@ def planner_config(tmp: Path, api_url: str, prometheus_url: str) -> Path:
         "metric_pulling_prometheus_endpoint": prometheus_url, "model_name": "sim",
         "profile_results_dir": str(BUNDLED_PROFILE_DIR),  # the engines the simulation runs
         "kubernetes": {"kubeconfig": str(tmp / "kubeconfig"), "targets": targets},
-        # Timeouts are in planner seconds, SPEED times shorter in wall time: keep them a wall second or more.
-        "prometheus": {"request_timeout_seconds": 2 * SPEED},
-        "plugin_registration": {"transport": {"request_timeout_seconds": 2 * SPEED}},
+        # Plugin and query timeouts are wall seconds; the tick's deadline is planner seconds, SPEED
+        # times shorter in wall time: keep it a few wall seconds.
+        "prometheus": {"request_timeout_seconds": 2.0},
+        "plugin_registration": {"transport": {"request_timeout_seconds": 2.0}},
         "scheduling": {"tick_max_duration_seconds": 5 * SPEED},
         "decision_record_path": str(tmp / "decisions.jsonl"),
     }  # fmt: skip

@@ -93,6 +93,53 @@ async def test_a_plugin_registered_later_joins_the_cadence() -> None:
     assert scheduler.stats.base_changes == 1
 
 
+def _running_due_plugins(registry: PluginRegistry, slot: Fraction) -> None:
+    """What a tick does to the schedule: each due plugin runs and is next due an interval later."""
+    for plugin in registry:
+        if plugin.is_due(slot):
+            plugin.next_due = slot + plugin.interval
+
+
+async def test_a_joining_plugin_is_called_at_once_even_if_the_base_was_read_meanwhile() -> None:
+    clock = VirtualClock()
+    registry = _registry(clock, 180)
+    starts: list[float] = []
+
+    async def tick(tick_id: int, slot: Fraction, skipped: int) -> None:
+        starts.append(clock.monotonic())
+        _running_due_plugins(registry, slot)
+
+    scheduler = TickScheduler(clock, registry, None, tick)
+
+    async def register_fast_plugin() -> None:
+        await clock.sleep_until(5.0)
+        plugin = Propose("fast", set_targets(1, 1), interval=10)
+        registry.add(InProcessTransport(plugin, clock), source="api", timeout_seconds=5, anchor=scheduler.offset_now())
+        assert scheduler.base == 10  # the registry answers a registering plugin with the new base
+
+    async with clock.autojump(), anyio.create_task_group() as group:
+        group.start_soon(register_fast_plugin)
+        await scheduler.run(max_ticks=4)
+    assert starts == [0.0, 5.0, 15.0, 25.0]  # not at the old base's next slot (180)
+
+
+async def test_when_the_fast_plugin_leaves_the_others_keep_their_schedule() -> None:
+    clock = VirtualClock()
+    registry = _registry(clock, 30, 5)
+    starts: list[float] = []
+
+    async def tick(tick_id: int, slot: Fraction, skipped: int) -> None:
+        starts.append(clock.monotonic())
+        _running_due_plugins(registry, slot)
+        if clock.monotonic() == 10.0:
+            registry.remove("p1")
+
+    scheduler = TickScheduler(clock, registry, None, tick)
+    async with clock.autojump():
+        await scheduler.run(max_ticks=5)
+    assert starts == [0.0, 5.0, 10.0, 30.0, 60.0]  # p0, last run at 0, is due at 30, not at 10 + 30
+
+
 async def test_an_explicit_base_is_used_when_it_divides_every_interval() -> None:
     clock = VirtualClock()
     starts: list[float] = []

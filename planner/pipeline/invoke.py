@@ -93,20 +93,24 @@ async def _call(
         if not all(ctx.has(name) for name in spec.requires):
             return _held(entry, "requires_unmet")
     clock = settings.clock
-    if entry.circuit(clock.monotonic()) == "open":
+    # A plugin's timeout, latency and circuit-breaker cooldown are in wall seconds whatever pace the
+    # planner's clock keeps (a process answers no faster because a simulation runs 20 times faster);
+    # the tick's deadline is in planner seconds.
+    real = clock.unscaled()
+    if entry.circuit(real.monotonic()) == "open":
         return _held(entry, "circuit_open")
-    started = clock.monotonic()
-    deadline = min(started + entry.timeout_seconds, settings.tick_deadline)
+    started = real.monotonic()
+    budget = min(entry.timeout_seconds, max(0.0, settings.tick_deadline - clock.monotonic()) / clock.speed)
     try:
-        async with clock.move_on_at(deadline) as scope:
-            raw = await entry.transport.invoke(ctx.trimmed(spec.needs), decision, deadline - started)
+        async with real.move_on_at(started + budget) as scope:
+            raw = await entry.transport.invoke(ctx.trimmed(spec.needs), decision, budget)
         if scope.expired:
-            raise PluginTimeoutError(spec.id, f"no answer within {deadline - started:.3g} s")
+            raise PluginTimeoutError(spec.id, f"no answer within {budget:.3g} s")
         result = validate_result(spec, raw, settings.roles, settings.max_replicas)
     except Exception as exc:  # any failure costs this plugin its say, never the tick
         error = exc if isinstance(exc, PluginError) else PluginError(spec.id, f"raised {type(exc).__name__}: {exc}")
-        latency = (clock.monotonic() - started) * 1000.0
-        entry.record_failure(str(error), latency, clock.monotonic(), settings.breaker)
+        latency = (real.monotonic() - started) * 1000.0
+        entry.record_failure(str(error), latency, real.monotonic(), settings.breaker)
         status = "timeout" if isinstance(error, PluginTimeoutError) else "error"
         trace = CallTrace(spec.id, spec.stage.value, status, latency, str(error))
         if spec.on_error is OnError.REJECT_TICK:
@@ -116,13 +120,13 @@ async def _call(
         return CallOutcome(None, trace)
     except BaseException:
         # The tick's deadline cancelled the call: say so in the record, then let it unwind.
-        latency = (clock.monotonic() - started) * 1000.0
-        entry.record_failure("cancelled at the tick deadline", latency, clock.monotonic(), settings.breaker)
+        latency = (real.monotonic() - started) * 1000.0
+        entry.record_failure("cancelled at the tick deadline", latency, real.monotonic(), settings.breaker)
         settings.traces.append(
             CallTrace(spec.id, spec.stage.value, "timeout", latency, "cancelled at the tick deadline")
         )
         raise
-    latency = (clock.monotonic() - started) * 1000.0
+    latency = (real.monotonic() - started) * 1000.0
     entry.record_success(slot, result, latency)
     return CallOutcome(Contribution(entry, result), CallTrace(spec.id, spec.stage.value, "ok", latency, result=result))
 

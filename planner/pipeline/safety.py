@@ -16,15 +16,18 @@ per decision, cut to `max_gpu_budget`, or a scale-down held while new engines st
 
 @dataclass(frozen=True, slots=True)
 class Cut:
-    """Safety kept `kept` engines of `role` where `asked` were asked for, for `reason` (see CUT_REASONS)."""
+    """Safety kept `kept` engines of `role` where `asked` were asked for, for `reason` (see CUT_REASONS);
+    `limit` names the setting or state that did it (`max_gpu_budget=8`)."""
 
     role: Role
     asked: int
     kept: int
     reason: str
+    limit: str = ""
 
     def describe(self) -> str:
-        return f"{self.role.value} {self.asked} -> {self.kept} ({self.reason})"
+        limit = f": {self.limit}" if self.limit else ""
+        return f"{self.role.value} asked {self.asked}, kept {self.kept} ({self.reason}{limit})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,7 @@ def enforce_limits(requested: Mapping[Role, int], current: Mapping[Role, int], l
     targets = {**current, **requested}
 
     def record(role: Role, asked: int, kept: int, reason: str, detail: str) -> None:
-        cuts.append(Cut(role, asked, kept, reason))
+        cuts.append(Cut(role, asked, kept, reason, detail))
         reasons.append(f"{role.value}: {'raised' if kept > asked else 'cut'} {asked} -> {kept} ({detail})")
 
     for role, n in list(targets.items()):
@@ -128,11 +131,9 @@ class SafetyGuard:
             held = {**targets, role: count.expected}
             within_budget = self.limits.max_gpu_budget < 0 or _gpus(held, self.limits) <= self.limits.max_gpu_budget
             if waited < self.limits.pending_scale_down_timeout_seconds and within_budget:
-                reasons.append(
-                    f"{role.value}: scale-down {count.expected} -> {targets[role]} held, "
-                    f"{count.expected - count.ready} engine(s) still starting"
-                )
-                cuts.append(Cut(role, targets[role], count.expected, "pending_capacity"))
+                starting = f"{count.expected - count.ready} engine(s) still starting"
+                reasons.append(f"{role.value}: scale-down {count.expected} -> {targets[role]} held, {starting}")
+                cuts.append(Cut(role, targets[role], count.expected, "pending_capacity", starting))
                 targets[role] = count.expected
             else:
                 reasons.append(

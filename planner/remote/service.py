@@ -37,6 +37,9 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
         self.planner = planner
         self.settings = planner.config.plugin_registration
         self.auth = auth
+        # Leases, heartbeats, rate limits and circuits concern real processes: wall time, whatever
+        # pace the planner's clock keeps for a simulation.
+        self.clock = planner.clock.unscaled()
         self.leases: dict[str, float] = {}
         self._registrations: deque[float] = deque()
 
@@ -64,12 +67,12 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
         entry = self.planner.add_transport(transport, source=source)
         entry.endpoint, entry.identity, entry.plugin_version = endpoint, identity, version
         if source == REMOTE:
-            self.leases[spec.id] = self.planner.clock.monotonic() + self.settings.lease
+            self.leases[spec.id] = self.clock.monotonic() + self.settings.lease
         log.info("plugin %s registered from %s (%s, stage %s)", spec.id, endpoint, source, spec.stage.value)
         return None
 
     def _rate_limited(self) -> bool:
-        now = self.planner.clock.monotonic()
+        now = self.clock.monotonic()
         while self._registrations and now - self._registrations[0] > 60.0:
             self._registrations.popleft()
         if len(self._registrations) >= self.settings.registrations_per_minute:
@@ -116,7 +119,7 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
     async def Heartbeat(self, request: rpb.HeartbeatRequest, context: Any) -> rpb.HeartbeatResponse:
         if await self._owned(request.plugin_id, context) is None:
             return rpb.HeartbeatResponse(known=False)
-        self.leases[request.plugin_id] = self.planner.clock.monotonic() + self.settings.lease
+        self.leases[request.plugin_id] = self.clock.monotonic() + self.settings.lease
         return rpb.HeartbeatResponse(known=True, lease_seconds=self.settings.lease)
 
     async def Unregister(self, request: rpb.UnregisterRequest, context: Any) -> rpb.UnregisterResponse:
@@ -139,7 +142,7 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
 
     async def evict_expired(self) -> list[str]:
         """Evict every remote plugin whose lease has run out (its held result goes with it)."""
-        now = self.planner.clock.monotonic()
+        now = self.clock.monotonic()
         expired = [plugin_id for plugin_id, until in self.leases.items() if until < now]
         for plugin_id in expired:
             log.warning("plugin %s evicted: no heartbeat for %.1f s", plugin_id, self.settings.lease)
@@ -147,7 +150,7 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
         return expired
 
     async def evict_forever(self) -> None:
-        clock = self.planner.clock
+        clock = self.clock
         while True:
             await clock.sleep_until(clock.monotonic() + self.settings.heartbeat_interval_seconds / 4)
             await self.evict_expired()
@@ -155,7 +158,7 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
     # -- introspection --------------------------------------------------------------------------
 
     async def ListPlugins(self, request: rpb.ListPluginsRequest, context: Any) -> rpb.ListPluginsResponse:
-        now = self.planner.clock.monotonic()
+        now = self.clock.monotonic()
         statuses = []
         for entry in sorted(self.planner.registry, key=lambda e: (e.spec.stage.value, e.spec.priority, e.id)):
             status = rpb.PluginStatus(

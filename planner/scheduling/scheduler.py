@@ -46,7 +46,8 @@ class TickScheduler:
         self.stats = SchedulerStats()
         self.t0: float | None = None
         self._base: Fraction | None = None
-        self._dirty = True
+        self._dirty = True  # the cached base is stale
+        self._replan = False  # the plugin set changed since the loop last looked (`base` readers clear only _dirty)
         self._stopping = False
         self._wake = anyio.Event()
         self._sleep_scope: anyio.CancelScope | None = None
@@ -78,14 +79,12 @@ class TickScheduler:
         last_slot: Fraction | None = None
         skipped = 0
         while not self._stopping and (max_ticks is None or self.stats.ticks < max_ticks):
-            if self._dirty:
+            if self._replan:
+                self._replan = False
                 old = base
                 base = self.base
                 if old is not None and base is not None and base != old:
-                    # Re-anchor the grid on the last slot that ran; the next slot is the first not yet past.
-                    anchor = last_slot if last_slot is not None else anchor
-                    first = 0 if last_slot is None else 1
-                    k = max(first, math.ceil((self.offset_now() - anchor) / base))
+                    anchor, k = self._reanchor(anchor, base, last_slot)
                     self.stats.base_changes += 1
             if base is None:
                 await self._wait_for_change()
@@ -107,6 +106,18 @@ class TickScheduler:
             k = next_k
         return self.stats
 
+    def _reanchor(self, anchor: Fraction, base: Fraction, last_slot: Fraction | None) -> tuple[Fraction, int]:
+        """The new grid for a new base: from the soonest time a plugin is due, when that is still
+        ahead (a joining plugin is called at once; one leaving does not delay the others' next
+        runs), else from the last slot that ran, its first slot not yet past."""
+        now = self.offset_now()
+        due = self.registry.earliest_due()
+        if due is not None and due >= now and (last_slot is None or due > last_slot):
+            return due, 0
+        anchor = last_slot if last_slot is not None else anchor
+        first = 0 if last_slot is None else 1
+        return anchor, max(first, math.ceil((now - anchor) / base))
+
     async def _sleep_until(self, deadline: float) -> bool:
         """Sleep to the slot; False if woken early by a stop request or a registry change."""
         if self._stopping:
@@ -127,5 +138,5 @@ class TickScheduler:
             self._sleep_scope.cancel()
 
     def _registry_changed(self) -> None:
-        self._dirty = True
+        self._dirty = self._replan = True
         self._interrupt()
