@@ -215,8 +215,8 @@ async def _run(config: PlannerConfig) -> None:
     clock: Clock = ScaledClock(speed) if speed != 1.0 else WallClock()
     if speed != 1.0 and config.environment != "embedded":
         log.warning(
-            "clock_speed=%g: intervals, timeouts and leases run %g times faster than wall time "
-            "(meant for driving a simulated cluster)", speed, speed,
+            "clock_speed=%g: intervals and tick deadlines run %g times faster than wall time "
+            "(meant for driving a simulated cluster); plugin timeouts and leases stay wall time", speed, speed,
         )  # fmt: skip
     async with Planner(config, clock=clock) as planner, anyio.create_task_group() as group:
         if isinstance(clock, ScaledClock):

@@ -135,12 +135,12 @@ def run_daemon_with_plugins(tmp: Path, speed: float, decode_floor: int, prefill_
         stub.process.wait(15)
         poll(lambda: "stub_floor unregistered" in (tmp / "planner.log").read_text(), 15, "unregistration", daemon)
     finally:
+        daemon.send_signal(signal.SIGTERM)  # first: a plugin gone before the planner would fail its last call
+        daemon.wait(30)
+        log.close()
         for plugin in plugins:
             plugin.process.kill()
             plugin.process.wait(15)
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(30)
-        log.close()
     for plugin in plugins:
         plugin.read_available()
     return Run(speed, sdk_interval, (tmp / "planner.log").read_text(), records(tmp / "decisions.jsonl"), sdk, stub,

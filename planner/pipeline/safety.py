@@ -23,7 +23,7 @@ class Cut:
     asked: int
     kept: int
     reason: str
-    limit: str = ""
+    limit: str = field(default="", compare=False)
 
     def describe(self) -> str:
         limit = f": {self.limit}" if self.limit else ""
