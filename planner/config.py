@@ -27,6 +27,7 @@ from .config_kubernetes import (
 from .config_sections import (
     PluginEntry,
     PluginRegistrationConfig,
+    PluginTlsConfig,
     PrometheusConfig,
     SafetyConfig,
     SchedulingConfig,
@@ -44,6 +45,7 @@ __all__ = [
     "PluginRegistrationConfig",
     "TransportConfig",
     "TlsConfig",
+    "PluginTlsConfig",
     "StaticPluginConfig",
     "PluginEntry",
     "SafetyConfig",

@@ -11,6 +11,7 @@ __all__ = [
     "Section",
     "TransportConfig",
     "TlsConfig",
+    "PluginTlsConfig",
     "StaticPluginConfig",
     "PluginRegistrationConfig",
     "SchedulingConfig",
@@ -19,6 +20,7 @@ __all__ = [
     "SafetyConfig",
     "SimulationConfig",
     "PrometheusConfig",
+    "is_local_endpoint",
 ]
 
 
@@ -36,6 +38,29 @@ class TlsConfig(Section):
     cert_file: str
     key_file: str
     client_ca_file: str | None = None
+
+
+class PluginTlsConfig(Section):
+    """TLS for the planner's calls to plugins over TCP: the CA their server certificates are checked
+    against, and the planner's own client certificate for plugins that ask for one (mTLS)."""
+
+    ca_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> PluginTlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (the planner's client certificate and its key)")
+        return self
+
+
+def is_local_endpoint(endpoint: str) -> bool:
+    """A Unix socket or a loopback address: nothing crosses a network to reach it."""
+    if endpoint.startswith("unix:"):
+        return True
+    host = endpoint.rsplit(":", 1)[0].strip("[]")
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 class StaticPluginConfig(Section):
@@ -62,6 +87,9 @@ class PluginRegistrationConfig(Section):
     token_file: str | None = Field(None, description="Bearer tokens, one per line (a mounted Secret).")
     token_env: str | None = Field(None, description="Environment variable holding comma-separated tokens.")
     tls: TlsConfig | None = None
+    plugin_tls: PluginTlsConfig | None = Field(
+        None, description="TLS for the planner's calls to plugins on TCP endpoints (else plaintext, loopback only)."
+    )
     heartbeat_interval_seconds: float = Field(5.0, gt=0)
     lease_seconds: float | None = Field(None, gt=0, description="Default: two heartbeat intervals.")
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
@@ -80,6 +108,12 @@ class PluginRegistrationConfig(Section):
         if tcp and self.tls is None and not self.allow_insecure:
             raise ValueError(f"endpoints {tcp} are plaintext TCP: configure tls, or set allow_insecure: true")
         authenticated = self.token_file or self.token_env or (self.tls and self.tls.client_ca_file)
+        for index, plugin in enumerate(self.static_plugins):
+            if not (self.plugin_tls or self.allow_insecure or is_local_endpoint(plugin.endpoint)):
+                raise ValueError(
+                    f"static_plugins[{index}].endpoint {plugin.endpoint!r} would be called in plaintext over the "
+                    "network: configure plugin_tls, or set allow_insecure: true"
+                )
         if self.endpoints and not authenticated and not self.allow_insecure:
             raise ValueError(
                 "no credentials configured (token_file, token_env or tls.client_ca_file): "

@@ -14,7 +14,8 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-pytest_plugins = ["kube_fixtures"]  # the `kube` fixture: a Kubernetes API stand-in and a kubeconfig for it
+# `kube`: a Kubernetes API stand-in and a kubeconfig for it; `pki`: certificates made with openssl.
+pytest_plugins = ["kube_fixtures", "pki_harness"]
 
 
 def _is_stale_grpc_completion(exc: BaseException | None) -> bool:

@@ -1,13 +1,11 @@
 """Registry security and limits: mTLS identities, static plugins, plugin count and rate limits.
 
-Certificates are made for each run with the `openssl` command line; plugins are served in-process
+Certificates are made for each run with the `openssl` command line (pki_harness); plugins are served in-process
 here (their own gRPC servers on Unix sockets), the registry over real TLS on loopback TCP.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import anyio
@@ -40,28 +38,6 @@ class Floor(ProposePlugin):
 
     async def propose(self, ctx: TickContext) -> ProposeResult:
         return ProposeResult.at_least({Role.DECODE: 2})
-
-
-def openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> Path:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not installed")
-    d = tmp_path / "pki"
-    d.mkdir()
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"),
-            "-days", "1", "-subj", "/CN=test-ca")  # fmt: skip
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for name in ("server", "plugin-a"):
-        key, csr = str(d / f"{name}.key"), str(d / f"{name}.csr")
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={name}")
-        extra = ["-extfile", str(d / "san.ext")] if name == "server" else []
-        openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"),
-                "-CAcreateserial", "-out", str(d / f"{name}.pem"), "-days", "1", *extra)  # fmt: skip
-    return d
 
 
 async def test_mtls_admits_a_plugin_by_its_client_certificate(tmp_path: Path, pki: Path) -> None:

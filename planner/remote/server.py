@@ -15,7 +15,7 @@ from planner_sdk import PluginSpec
 from planner_sdk._grpc import registry_grpc as rgrpc
 from planner_sdk._proto.planner.v1 import registry_pb2 as rpb
 
-from ..config import StaticPluginConfig
+from ..config import PluginTlsConfig, StaticPluginConfig
 from ..errors import ConfigError
 from .auth import Authenticator, load_tokens
 from .service import STATIC, RegistryService
@@ -28,13 +28,22 @@ __all__ = ["RegistryServer"]
 log = logging.getLogger("planner.remote")
 
 
-def _read(path: str, what: str) -> bytes:
+def _read(path: str, what: str, section: str = "tls") -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(
-            [f"plugin_registration.tls.{what}: {path!r} cannot be read ({exc.strerror or exc})"]
+            [f"plugin_registration.{section}.{what}: {path!r} cannot be read ({exc.strerror or exc})"]
         ) from None
+
+
+def _plugin_credentials(tls: PluginTlsConfig | None) -> grpc.ChannelCredentials | None:
+    """The planner's TLS towards plugins, read once at start-up (a bad path fails it, named)."""
+    if tls is None:
+        return None
+    key = _read(tls.key_file, "key_file", "plugin_tls") if tls.key_file else None
+    cert = _read(tls.cert_file, "cert_file", "plugin_tls") if tls.cert_file else None
+    return grpc.ssl_channel_credentials(_read(tls.ca_file, "ca_file", "plugin_tls"), key, cert)
 
 
 class RegistryServer:
@@ -45,7 +54,7 @@ class RegistryServer:
         self.settings = settings
         tls = settings.tls
         auth = Authenticator(load_tokens(settings), bool(tls and tls.client_ca_file), settings.allow_insecure)
-        self.service = RegistryService(planner, auth)
+        self.service = RegistryService(planner, auth, _plugin_credentials(settings.plugin_tls))
         self.addresses: list[str] = []
         self._server: grpc.aio.Server | None = None
 

@@ -14,6 +14,7 @@ from planner_sdk import _wire as wire
 from planner_sdk._grpc import registry_grpc as rgrpc
 from planner_sdk._proto.planner.v1 import registry_pb2 as rpb
 
+from ..config_sections import is_local_endpoint
 from ..registry import BUILTIN_ID_PREFIX, RegisteredPlugin
 from .auth import Authenticator
 from .transport import RemoteTransport
@@ -33,10 +34,13 @@ STATIC = "static"
 class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # the generated base is untyped
     """Admits remote plugins into the planner's registry and keeps their leases."""
 
-    def __init__(self, planner: Planner, auth: Authenticator) -> None:
+    def __init__(
+        self, planner: Planner, auth: Authenticator, plugin_credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
         self.planner = planner
         self.settings = planner.config.plugin_registration
         self.auth = auth
+        self.plugin_credentials = plugin_credentials  # TLS towards plugins on TCP endpoints
         # Leases, heartbeats, rate limits and circuits concern real processes: wall time, whatever
         # pace the planner's clock keeps for a simulation.
         self.clock = planner.clock.unscaled()
@@ -52,6 +56,9 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
         """Register a remote plugin; the refusal reason, or None when admitted."""
         if not ENDPOINT_PATTERN.match(endpoint):
             return "invalid_declaration: endpoint"
+        if self.plugin_credentials is None and not self.settings.allow_insecure and not is_local_endpoint(endpoint):
+            # The planner's calls carry the whole tick context: never in plaintext across a network.
+            return "insecure_endpoint: the planner has no plugin_tls to call a remote TCP endpoint with"
         registry = self.planner.registry
         existing = registry.get(spec.id)
         if spec.id.startswith(BUILTIN_ID_PREFIX) or (existing is not None and existing.source not in (REMOTE, STATIC)):
@@ -63,7 +70,7 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
             return "too_many_plugins"
         if existing is not None:  # the same plugin, restarted: replace its old registration (and close its channel)
             await self._close(self._drop(existing.id, "re-registered"))
-        transport = RemoteTransport(spec, endpoint, self.settings.max_message_bytes)
+        transport = RemoteTransport(spec, endpoint, self.settings.max_message_bytes, self.plugin_credentials)
         entry = self.planner.add_transport(transport, source=source)
         entry.endpoint, entry.identity, entry.plugin_version = endpoint, identity, version
         if source == REMOTE:

@@ -21,7 +21,7 @@ from ._plugin import (
     PredictPlugin,
     ProposePlugin,
 )
-from ._serve import ClientTls, PluginServer, RegistrationRefusedError, run, serve
+from ._serve import ClientTls, PluginServer, RegistrationRefusedError, ServerTls, run, serve
 from ._types import (
     ApplyAck,
     Bound,
@@ -53,6 +53,7 @@ __all__ = [
     "ClampPlugin",
     "ClampResult",
     "ClientTls",
+    "ServerTls",
     "ContextField",
     "Decision",
     "HoldPolicy",

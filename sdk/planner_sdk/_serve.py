@@ -24,7 +24,7 @@ from ._plugin import Plugin
 from ._proto.planner.v1 import registry_pb2 as rpb
 from ._types import Stage
 
-__all__ = ["ClientTls", "RegistrationRefusedError", "PluginServer", "serve", "run"]
+__all__ = ["ClientTls", "ServerTls", "RegistrationRefusedError", "PluginServer", "serve", "run"]
 
 log = logging.getLogger("planner_sdk")
 
@@ -50,6 +50,21 @@ class ClientTls:
             return Path(path).read_bytes() if path else None
 
         return grpc.ssl_channel_credentials(read(self.ca_file), read(self.key_file), read(self.cert_file))
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """TLS for the plugin's own server (the planner's calls): its certificate and key, and with
+    `client_ca_file` the CA the planner's client certificate must be signed by (mTLS)."""
+
+    cert_file: str
+    key_file: str
+    client_ca_file: str | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        ca = Path(self.client_ca_file).read_bytes() if self.client_ca_file else None
+        pair = (Path(self.key_file).read_bytes(), Path(self.cert_file).read_bytes())
+        return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=ca is not None)
 
 
 async def _call(plugin: Plugin, name: str, *args: Any) -> Any:
@@ -92,11 +107,13 @@ def _servicer(plugin: Plugin) -> tuple[Any, Callable[[Any, grpc.aio.Server], Non
 
 
 class PluginServer:
-    """The plugin's own gRPC server (with standard health checking); `endpoint` is what it registers."""
+    """The plugin's own gRPC server (with standard health checking); `endpoint` is what it registers.
+    With `tls`, a TCP listener serves TLS (a Unix socket stays local and plaintext)."""
 
-    def __init__(self, plugin: Plugin, listen: str = "127.0.0.1:0") -> None:
+    def __init__(self, plugin: Plugin, listen: str = "127.0.0.1:0", tls: ServerTls | None = None) -> None:
         self.plugin = plugin
         self.listen = listen
+        self.tls = tls
         self.endpoint = ""
         self._server: grpc.aio.Server | None = None
 
@@ -108,7 +125,10 @@ class PluginServer:
         add(servicer, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        port = server.add_insecure_port(self.listen)
+        if self.tls is not None and not self.listen.startswith("unix:"):
+            port = server.add_secure_port(self.listen, self.tls.credentials())
+        else:
+            port = server.add_insecure_port(self.listen)
         if self.listen.startswith("unix:"):
             self.endpoint = self.listen
         else:
@@ -135,13 +155,17 @@ async def serve(
     token: str | None = None,
     tls: ClientTls | None = None,
     listen: str = "127.0.0.1:0",
+    server_tls: ServerTls | None = None,
     plugin_version: str = "0.0.0",
     registered: anyio.Event | None = None,
 ) -> None:
     """Serve `plugin`, register it with the planner at `planner` (`host:port` or `unix:///path`),
     heartbeat until cancelled, re-register by itself when the planner forgets it (a restart), and
-    unregister on the way out. RegistrationRefusedError if the planner says no."""
-    server = PluginServer(plugin, listen)
+    unregister on the way out. RegistrationRefusedError if the planner says no.
+
+    `tls` secures the plugin's calls to the registry; `server_tls` the planner's calls to the plugin
+    on a TCP `listen` address (the planner then needs `plugin_registration.plugin_tls`)."""
+    server = PluginServer(plugin, listen, server_tls)
     endpoint = await server.start()
     if tls is not None and not planner.startswith("unix:"):
         channel = grpc.aio.secure_channel(planner, tls.credentials())
