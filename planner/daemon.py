@@ -19,6 +19,7 @@ from .connectors.kubernetes import KubernetesConnector, LeaseElection
 from .errors import ConfigError, ConnectorError, PlannerError
 from .loading import FoundPlugin, discover_plugins
 from .metrics import PlannerMetrics
+from .pipeline.decision_ids import DecisionIdStore
 from .pipeline.record import DecisionRecorder, TickRecord
 from .pipeline.tick import TickPipeline
 from .registry import PluginRegistry, RegisteredPlugin
@@ -103,6 +104,9 @@ class Planner:
                 base_cadence(self.registry.intervals(), self.config.scheduling.scale_interval_seconds)
             if self.config.decision_record_path:
                 self._recorder = DecisionRecorder(self.config.decision_record_path)
+                ids = DecisionIdStore(self.config.decision_record_path)
+                self.pipeline.last_decision_id = max(self.pipeline.last_decision_id, ids.load())
+                self.pipeline.on_decision_id = ids.save
             self._entered = True
         except BaseException:
             await self.aclose()

@@ -91,6 +91,7 @@ class TickPipeline:
         self.view = planner_view(config)
         self.guard = SafetyGuard(safety_limits(config))
         self.last_decision_id = 0
+        self.on_decision_id: Callable[[int], None] | None = None  # told each id as it is handed out
         self.connector_error: str | None = None  # why the last tick could not read the deployment
         self.leadership: Leadership | None = None  # with HA, the leader election that hands out decision ids
 
@@ -223,6 +224,8 @@ class TickPipeline:
                 return None
             decision_id = claim.decision_id
         self.last_decision_id = decision_id
+        if self.on_decision_id is not None:
+            self.on_decision_id(decision_id)  # before it is applied: a restart never reuses it
         decision = Decision(
             decision_id=decision_id,
             targets=dict(record.targets),
