@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"planner: {exc}", file=sys.stderr)
         return 2
     if args.command == "validate-config":
-        print(yaml.safe_dump(to_jsonable(config.model_dump()), sort_keys=False), end="")
+        print(yaml.safe_dump(to_jsonable(config.redacted_dump()), sort_keys=False), end="")
         for level, message in config.notices():
             print(f"planner: {level}: {message}", file=sys.stderr)
         return 0

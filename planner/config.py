@@ -39,8 +39,13 @@ from .config_sections import (
 )
 from .errors import ConfigError
 
+SECRET_SETTINGS = ("prometheus.bearer_token",)
+"""Settings whose values are credentials: never printed (files holding credentials are paths, not secrets)."""
+REDACTED = "<redacted>"
+
 __all__ = [
     "PlannerConfig",
+    "SECRET_SETTINGS",
     "SchedulingConfig",
     "PluginRegistrationConfig",
     "TransportConfig",
@@ -313,6 +318,18 @@ class PlannerConfig(BaseSettings):
         """Dynamo: the presets are load-based; `sla` uses it only when asked."""
         return self.optimization_target != "sla" or self.enable_load_scaling
 
+    def redacted_dump(self) -> dict[str, Any]:
+        """The config as plain values for display, secrets replaced by `<redacted>` (`validate-config`)."""
+        data = self.model_dump()
+        for path in SECRET_SETTINGS:
+            *parents, name = path.split(".")
+            section = data
+            for parent in parents:
+                section = section[parent]
+            if section.get(name):
+                section[name] = REDACTED
+        return data
+
     def effective(self) -> dict[str, Any]:
         """What the builtin plugin factory needs beyond the raw fields."""
         return {
@@ -426,6 +443,8 @@ def format_validation_error(error: ValidationError) -> list[str]:
             lines.append(f"{path}: required but not given")
         elif not item["loc"] or (item["type"] == "value_error" and isinstance(item["input"], dict)):
             lines.append(f"{path}: {message}")
+        elif path in SECRET_SETTINGS:
+            lines.append(f"{path}: the value given ({REDACTED}) is invalid: {message}")
         else:
             lines.append(f"{path}: {item['input']!r} is invalid: {message}")
     return lines

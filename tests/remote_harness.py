@@ -29,10 +29,17 @@ class Harness:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start_plugin(
-        self, kind: str, plugin_id: str, token: str | None = TOKEN, address: str | None = None
+        self,
+        kind: str,
+        plugin_id: str,
+        token: str | None = TOKEN,
+        address: str | None = None,
+        token_file: Path | None = None,
     ) -> subprocess.Popen[bytes]:
         args = [sys.executable, str(PLUGINS), kind, address or self.address, "--id", plugin_id]
-        if token:
+        if token_file:
+            args += ["--token-file", str(token_file)]
+        elif token:
             args += ["--token", token]
         process = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -144,12 +144,13 @@ def main() -> None:
     parser.add_argument("planner")
     parser.add_argument("--id", default="remote_plugin")
     parser.add_argument("--token")
+    parser.add_argument("--token-file")
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--decode", type=int, default=3)
     args = parser.parse_args()
     kinds = {"floor": Floor, "hang": Hang, "crash": Crash, "negative": Negative, "ack": Acknowledge}
     if args.kind in kinds:
-        run(kinds[args.kind](args.id), args.planner, token=args.token)
+        run(kinds[args.kind](args.id), args.planner, token=args.token, token_file=args.token_file)
     elif args.kind == "paced_floor":
         anyio.run(serve_and_report, PacedFloor(args.id, args.interval, args.decode), args.planner, args.token)
     elif args.kind == "wrong_stage":

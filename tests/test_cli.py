@@ -33,6 +33,24 @@ def test_validate_config_prints_the_effective_config(tmp_path: Path, capsys: pyt
     assert "tick_max_duration_seconds: 30.0" in out
 
 
+def test_validate_config_never_prints_a_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "planner.yaml"
+    path.write_text("prometheus:\n  bearer_token: hunter2-very-secret\n")
+    assert main(["validate-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out
+    assert "bearer_token: <redacted>" in out
+
+
+def test_a_bad_secret_is_reported_without_its_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "planner.yaml"
+    path.write_text("prometheus:\n  bearer_token: [hunter2, very-secret]\n")
+    assert main(["validate-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "prometheus.bearer_token: the value given (<redacted>) is invalid" in err
+    assert "hunter2" not in err
+
+
 def test_validate_config_lists_every_error_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "planner.yaml"
     path.write_text("max_gpu_budget: -3\nscheduling:\n  tick_max_duration_seconds: 0\nsurprise: 1\n")

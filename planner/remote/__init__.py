@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .auth import Authenticator, load_tokens
+from .auth import Authenticator, TokenSource, load_tokens
 from .server import RegistryServer
 from .service import RegistryService
 from .transport import RemoteTransport
 
-__all__ = ["Authenticator", "RegistryServer", "RegistryService", "RemoteTransport", "load_tokens"]
+__all__ = ["Authenticator", "RegistryServer", "RegistryService", "RemoteTransport", "TokenSource", "load_tokens"]

@@ -17,7 +17,7 @@ from planner_sdk._proto.planner.v1 import registry_pb2 as rpb
 
 from ..config import PluginTlsConfig, StaticPluginConfig
 from ..errors import ConfigError
-from .auth import Authenticator, load_tokens
+from .auth import Authenticator, TokenSource
 from .service import STATIC, RegistryService
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class RegistryServer:
         settings = planner.config.plugin_registration
         self.settings = settings
         tls = settings.tls
-        auth = Authenticator(load_tokens(settings), bool(tls and tls.client_ca_file), settings.allow_insecure)
+        auth = Authenticator(TokenSource(settings), bool(tls and tls.client_ca_file), settings.allow_insecure)
         self.service = RegistryService(planner, auth, _plugin_credentials(settings.plugin_tls))
         self.addresses: list[str] = []
         self._server: grpc.aio.Server | None = None

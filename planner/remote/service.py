@@ -63,8 +63,8 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
         existing = registry.get(spec.id)
         if spec.id.startswith(BUILTIN_ID_PREFIX) or (existing is not None and existing.source not in (REMOTE, STATIC)):
             return "reserved_id"
-        if existing is not None and existing.identity != identity:
-            return "duplicate_id"
+        if existing is not None and existing.identity != identity and self.auth.still_valid(existing.identity or ""):
+            return "duplicate_id"  # (a plugin whose token was rotated out comes back under its new one)
         remote_count = sum(1 for e in registry if e.source in (REMOTE, STATIC))
         if existing is None and remote_count >= self.settings.max_plugins:
             return "too_many_plugins"

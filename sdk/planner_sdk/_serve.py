@@ -144,7 +144,15 @@ class PluginServer:
             self._server = None
 
 
-def _metadata(token: str | None) -> list[tuple[str, str]]:
+_REGISTER_AGAIN = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED}
+
+
+def _metadata(token: str | None, token_file: str | None) -> list[tuple[str, str]]:
+    """The bearer token for one call: `token_file`'s first line as it is now (a rotated Secret is
+    picked up at the next heartbeat), else `token`."""
+    if token_file:
+        lines = [line.strip() for line in Path(token_file).read_text(encoding="utf-8").splitlines() if line.strip()]
+        token = lines[0] if lines else None
     return [("authorization", f"Bearer {token}")] if token else []
 
 
@@ -153,6 +161,7 @@ async def serve(
     planner: str,
     *,
     token: str | None = None,
+    token_file: str | None = None,
     tls: ClientTls | None = None,
     listen: str = "127.0.0.1:0",
     server_tls: ServerTls | None = None,
@@ -163,8 +172,10 @@ async def serve(
     heartbeat until cancelled, re-register by itself when the planner forgets it (a restart), and
     unregister on the way out. RegistrationRefusedError if the planner says no.
 
-    `tls` secures the plugin's calls to the registry; `server_tls` the planner's calls to the plugin
-    on a TCP `listen` address (the planner then needs `plugin_registration.plugin_tls`)."""
+    `token_file` is read at every call to the registry, so a rotated token is used from the next
+    heartbeat on (`token` is fixed). `tls` secures the plugin's calls to the registry; `server_tls`
+    the planner's calls to the plugin on a TCP `listen` address (the planner then needs
+    `plugin_registration.plugin_tls`)."""
     server = PluginServer(plugin, listen, server_tls)
     endpoint = await server.start()
     if tls is not None and not planner.startswith("unix:"):
@@ -172,7 +183,6 @@ async def serve(
     else:
         channel = grpc.aio.insecure_channel(planner)
     registry = registry_grpc.PluginRegistryStub(channel)
-    metadata = _metadata(token)
     request = rpb.RegisterRequest(
         declaration=wire.declaration_to_proto(plugin.spec), endpoint=endpoint, plugin_version=plugin_version,
         protocol_versions=[wire.PROTOCOL_VERSION],
@@ -183,7 +193,7 @@ async def serve(
         backoff = 0.2
         while True:
             try:
-                answer = await settled(registry.Register(request, metadata=metadata, timeout=5.0))
+                answer = await settled(registry.Register(request, metadata=_metadata(token, token_file), timeout=5.0))
             except grpc.aio.AioRpcError as exc:
                 log.warning("planner at %s unreachable (%s); retrying", planner, exc.code().name)
                 await anyio.sleep(backoff)
@@ -203,19 +213,22 @@ async def serve(
             try:
                 beat = await settled(
                     registry.Heartbeat(
-                        rpb.HeartbeatRequest(plugin_id=plugin.spec.id), metadata=metadata, timeout=interval
+                        rpb.HeartbeatRequest(plugin_id=plugin.spec.id),
+                        metadata=_metadata(token, token_file),
+                        timeout=interval,
                     )
                 )
                 known = beat.known
             except grpc.aio.AioRpcError as exc:
-                known = exc.code() is not grpc.StatusCode.UNAVAILABLE  # unreachable: register again
+                # Unreachable, or refused (a rotated token): register again, with the token as it is now.
+                known = exc.code() not in _REGISTER_AGAIN
             if not known:
                 interval = await register()
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
             goodbye = rpb.UnregisterRequest(plugin_id=plugin.spec.id)
             with contextlib.suppress(grpc.aio.AioRpcError):  # the planner is gone: nothing to unregister from
-                await settled(registry.Unregister(goodbye, metadata=metadata, timeout=1.0))
+                await settled(registry.Unregister(goodbye, metadata=_metadata(token, token_file), timeout=1.0))
             await channel.close(None)
             await server.stop()
 
