@@ -17,7 +17,7 @@ import yaml
 from . import __version__
 from .clock import Clock, ScaledClock, WallClock
 from .config import PlannerConfig, load_config
-from .daemon import Planner
+from .daemon import Planner, planned_base_cadence
 from .errors import ConfigError, PlannerError
 from .health import health_routes
 from .http_server import Route, serve_routes
@@ -116,7 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"planner: {exc}", file=sys.stderr)
         return 2
     if args.command == "validate-config":
-        print(yaml.safe_dump(to_jsonable(config.redacted_dump()), sort_keys=False), end="")
+        shown = config.redacted_dump()
+        try:
+            shown["scheduling"]["scale_interval_seconds"] = planned_base_cadence(config)
+        except PlannerError as exc:  # a configured plugin that cannot be built is a config error too
+            print(f"planner: {exc}", file=sys.stderr)
+            return 2
+        print(yaml.safe_dump(to_jsonable(shown), sort_keys=False), end="")
         for level, message in config.notices():
             print(f"planner: {level}: {message}", file=sys.stderr)
         return 0

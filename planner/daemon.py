@@ -3,33 +3,37 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import anyio
 
 from planner_plugins.builtins import worker_metrics_plugin
 from planner_plugins.observe import in_flight
-from planner_sdk import Plugin, Role
+from planner_sdk import Plugin, Role, Stage
 
 from .clock import Clock, WallClock
 from .config import PlannerConfig
 from .connectors.base import Connector
-from .connectors.kubernetes import KubernetesConnector, LeaseElection
 from .errors import ConfigError, ConnectorError, PlannerError
 from .loading import FoundPlugin, discover_plugins
 from .metrics import PlannerMetrics
 from .pipeline.decision_ids import DecisionIdStore
 from .pipeline.record import DecisionRecorder, TickRecord
-from .pipeline.tick import TickPipeline
+from .pipeline.tick import TickPipeline, planner_view
 from .registry import PluginRegistry, RegisteredPlugin
 from .remote.server import RegistryServer
 from .scheduling.cadence import base_cadence
 from .scheduling.scheduler import SchedulerStats, TickScheduler
-from .sim.world import SimulatedDeployment, embedded_trace
+from .sim.world import SimulatedDeployment, embedded_trace, observe_interval
 from .transport import InProcessTransport, PluginTransport
 
-__all__ = ["Planner"]
+if TYPE_CHECKING:  # the Kubernetes client loads only for a planner that uses it (start-up time)
+    from .connectors.kubernetes import KubernetesConnector, LeaseElection
+
+__all__ = ["Planner", "planned_base_cadence"]
 
 log = logging.getLogger("planner")
 
@@ -56,6 +60,8 @@ class Planner:
         self.world: SimulatedDeployment | None = None
         if connector is None:
             if config.environment == "kubernetes":
+                from .connectors.kubernetes import KubernetesConnector
+
                 connector = KubernetesConnector(config, self.clock)
             elif config.environment == "embedded":
                 self.world = SimulatedDeployment(config, self.clock, embedded_trace(config))
@@ -87,8 +93,9 @@ class Planner:
 
     async def __aenter__(self) -> Planner:
         try:
-            if isinstance(self.connector, KubernetesConnector):
-                await self._start_kubernetes(self.connector)
+            kubernetes = _kubernetes_connector(self.connector)
+            if kubernetes is not None:
+                await self._start_kubernetes(kubernetes)
             if self.config.ha.enabled:
                 await self._start_election()
             for level, message in self.config.notices():
@@ -148,12 +155,14 @@ class Planner:
 
     async def _start_election(self) -> None:
         """Join the election; the first round runs now, so a lone replica leads from its first tick."""
-        connector = self.connector
-        if not isinstance(connector, KubernetesConnector):
+        connector = _kubernetes_connector(self.connector)
+        if connector is None:
             raise ConfigError(["ha.enabled: leader election needs the Kubernetes connector (environment kubernetes)"])
 
         def changed(leading: bool) -> None:
             connector.forget_applied()  # what another leader applied is not a manual override
+
+        from .connectors.kubernetes import LeaseElection
 
         self.election = LeaseElection(connector.api, connector.namespace, self.config.ha, self.clock, changed)
         await self.election.try_acquire_or_renew()
@@ -244,3 +253,33 @@ class Planner:
             log.info(record.summary())
         if self._on_record is not None:
             self._on_record(record)
+
+
+def _kubernetes_connector(connector: Connector) -> KubernetesConnector | None:
+    """The connector if it is the Kubernetes one; its module is loaded only by a planner that made
+    or was given one, so a planner without it need not import the client to ask."""
+    if "planner.connectors.kubernetes.connector" not in sys.modules:
+        return None
+    from .connectors.kubernetes.connector import KubernetesConnector
+
+    return connector if isinstance(connector, KubernetesConnector) else None
+
+
+def planned_base_cadence(config: PlannerConfig) -> float | None:
+    """The base cadence a planner with this config starts at: `scheduling.scale_interval_seconds`,
+    else the gcd of its enabled plugins' intervals (builtins, configured and static ones, and the
+    simulated deployment's observer when embedded); None when no plugin is enabled. Plugins that
+    register later over gRPC move it at run time."""
+    intervals = {
+        found.plugin.spec.id: found.plugin.spec.execution_interval_seconds
+        for found in discover_plugins(config, planner_view(config).settings)
+        if found.plugin.spec.stage is not Stage.APPLY
+    }
+    intervals |= {p.id: p.execution_interval_seconds for p in config.plugin_registration.static_plugins
+                  if p.stage != "apply"}  # fmt: skip
+    if config.environment == "embedded":
+        intervals["sim_observe"] = observe_interval(config)
+    explicit = config.scheduling.scale_interval_seconds
+    if not intervals and explicit is None:
+        return None
+    return float(base_cadence(intervals, explicit))

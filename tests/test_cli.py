@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from planner.cli import main
+from planner import Planner, VirtualClock, load_config
+from planner.cli import DEMO_CONFIG, main
+from planner.daemon import planned_base_cadence
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +33,26 @@ def test_validate_config_prints_the_effective_config(tmp_path: Path, capsys: pyt
     assert "ttft_ms: 250.0" in out
     assert "itl_ms: 20.0" in out
     assert "tick_max_duration_seconds: 30.0" in out
+
+
+def test_validate_config_prints_the_base_cadence_the_planner_will_tick_at(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "planner.yaml"
+    path.write_text(
+        "optimization_target: sla\nthroughput_adjustment_interval_seconds: 60\n"
+        "plugin_registration:\n  static_plugins:\n"
+        "    - {endpoint: 'unix:///tmp/p.sock', id: fast, stage: propose, execution_interval_seconds: 15}\n"
+    )
+    assert main(["validate-config", str(path)]) == 0
+    assert "scale_interval_seconds: 15.0" in capsys.readouterr().out  # gcd(60, 15)
+
+
+@pytest.mark.anyio
+async def test_the_planned_base_cadence_is_the_one_the_embedded_planner_ticks_at() -> None:
+    config = load_config(DEMO_CONFIG)
+    async with Planner(config, clock=VirtualClock()) as planner:
+        assert planner.scheduler.base == planned_base_cadence(config)
 
 
 def test_validate_config_never_prints_a_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,14 @@ from ..config import PlannerConfig
 from .cluster import SimCluster, SimSettings
 from .signals import SimConnector, SimObserve
 
-__all__ = ["BUNDLED_TRACE", "SimulatedDeployment", "load_perf", "simulation_settings", "embedded_trace"]
+__all__ = [
+    "BUNDLED_TRACE",
+    "SimulatedDeployment",
+    "load_perf",
+    "observe_interval",
+    "simulation_settings",
+    "embedded_trace",
+]
 
 BUNDLED_TRACE = Path(__file__).parent / "data" / "mooncake_conversation_30min.jsonl.gz"
 
@@ -42,6 +49,14 @@ def embedded_trace(config: PlannerConfig) -> Trace:
     return scale_rate(trace, config.simulation.rate_scale, seed=config.simulation.seed)
 
 
+def observe_interval(config: PlannerConfig) -> float:
+    """How often the simulated deployment is observed: as often as the fastest enabled loop runs."""
+    intervals = [config.load_adjustment_interval_seconds] if config.load_enabled else []
+    if config.throughput_enabled:
+        intervals.append(config.throughput_adjustment_interval_seconds)
+    return min(intervals, default=config.throughput_adjustment_interval_seconds)
+
+
 class SimulatedDeployment:
     """Everything the planner needs to drive a simulated disaggregated deployment."""
 
@@ -54,15 +69,11 @@ class SimulatedDeployment:
         self.trace = trace
         self.cluster = SimCluster(perf or load_perf(config), trace.requests, initial, simulation_settings(config))
         self.connector = SimConnector(self.cluster, clock)
-        intervals = []
-        if config.load_enabled:
-            intervals.append(config.load_adjustment_interval_seconds)
-        if config.throughput_enabled:
-            intervals.append(config.throughput_adjustment_interval_seconds)
-        window = config.throughput_adjustment_interval_seconds if config.throughput_enabled else min(intervals)
+        interval = observe_interval(config)
+        window = config.throughput_adjustment_interval_seconds if config.throughput_enabled else interval
         # With Prometheus configured, traffic comes from it (scraping the simulated frontend), not from here.
         traffic = config.metric_pulling_prometheus_endpoint is None
-        self.observer = SimObserve(self.cluster, clock, min(intervals), window, traffic=traffic)
+        self.observer = SimObserve(self.cluster, clock, interval, window, traffic=traffic)
 
     @property
     def plugins(self) -> list[SimObserve]:

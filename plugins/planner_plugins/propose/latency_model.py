@@ -6,7 +6,6 @@ import math
 from collections import deque
 
 import numpy as np
-from sklearn.linear_model import HuberRegressor
 
 __all__ = ["LatencyModel", "LOAD_RANGE"]
 
@@ -53,6 +52,9 @@ class LatencyModel:
         latencies = np.array([p[1] for p in points])
         scale = float(np.max(loads))  # the solver needs loads near 1, not near 10^5 tokens
         try:
+            # scikit-learn loads only once a load-based fit runs: it is most of the daemon's start-up otherwise.
+            from sklearn.linear_model import HuberRegressor
+
             model = HuberRegressor(max_iter=500).fit((loads / scale).reshape(-1, 1), latencies)
             intercept, slope = float(model.intercept_), float(model.coef_[0])
         except ValueError:  # no convergence: ordinary least squares is the fallback
