@@ -380,6 +380,22 @@ def normalise_keys(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def non_string_keys(value: Any, path: str = "") -> list[str]:
+    """Where a mapping has a key that is no name (YAML allows `1:`, `null:`, `? [a]`): settings and
+    plugin kwargs are names, so each is an error naming its place."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if not isinstance(key, str):
+                found.append(f"{where}: setting names are text, got the {type(key).__name__} {key!r}")
+            found += non_string_keys(item, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += non_string_keys(item, f"{path}.{index}")
+    return found
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON config file into a mapping, with errors that name the file."""
     path = Path(path)
@@ -397,6 +413,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError([f"config file {str(path)!r}: top level must be a mapping, got {type(data).__name__}"])
+    if problems := non_string_keys(data):
+        raise ConfigError([f"config file {str(path)!r}: {problem}" for problem in problems])
     return data
 
 
@@ -460,6 +478,8 @@ def load_config(
         cli: dict[str, Any] = {}
         for text in overrides or []:
             cli = _deep_merge(cli, normalise_keys(parse_override(text)))
+        if problems := non_string_keys(cli):
+            raise ConfigError([f"override: {problem}" for problem in problems])
     except ValueError as exc:
         raise ConfigError([str(exc)]) from None
     token = _FILE_DATA.set(file_data)

@@ -168,3 +168,9 @@ def test_validate_config_prints_the_notices(tmp_path: Path, capsys: pytest.Captu
     captured = capsys.readouterr()
     assert "optimization_target: sla" in captured.out
     assert "planner: info: optimization_target: sla, because ttft_ms=300, itl_ms=20 is set" in captured.err
+
+
+@pytest.mark.parametrize("text", ["? \n", "1: 2\n", "plugins:\n  - factory: a.b:C\n    kwargs: {null: 3}\n"])
+def test_a_key_that_is_no_name_is_an_error_naming_its_place(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match="setting names are text"):
+        load_config(write(tmp_path, text))

@@ -134,3 +134,25 @@ def test_windows_cover_the_trace_including_empty_ones() -> None:
     windows = list(iter_windows(trace, 60))
     assert sum(len(w) for _, w in windows) == len(trace.requests)
     assert [i for i, _ in windows] == list(range(len(windows)))
+
+
+def test_a_line_that_is_not_utf8_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "trace.jsonl"
+    path.write_bytes(b'{"timestamp": 0, "input_length": 1, "output_length": 1}\n\x80\x81\n')
+    with pytest.raises(TraceError, match=r"trace\.jsonl:2: not UTF-8 text"):
+        load_trace(path)
+
+
+def test_a_csv_line_that_is_not_utf8_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "trace.csv"
+    path.write_bytes(b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,10,5\n\xff,1,1\n")
+    with pytest.raises(TraceError, match=r"trace\.csv:3: not UTF-8 text"):
+        load_trace(path)
+
+
+def test_a_gzipped_trace_cut_short_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "trace.jsonl.gz"
+    packed = gzip.compress(b'{"timestamp": 0, "input_length": 1, "output_length": 1}\n' * 100)
+    path.write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(TraceError, match="cannot be read"):
+        load_trace(path)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
-import io
 import json
 import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from planner_sdk import PlannerError
 
@@ -52,10 +51,27 @@ class Trace:
         return self.requests[-1].arrival if self.requests else 0.0
 
 
-def _open_text(path: Path) -> IO[str]:
+def _open_bytes(path: Path) -> IO[bytes]:
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return path.open(encoding="utf-8")
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return path.open("rb")
+
+
+def _text_lines(raw: IO[bytes], path: Path, lenient: bool) -> Iterator[str]:
+    """The file's lines as text, decoded one at a time so a bad byte is reported at its line."""
+    for number, data in enumerate(raw, start=1):
+        try:
+            yield data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if not lenient:
+                raise TraceError(f"{path}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            yield data.decode("utf-8", errors="replace")  # the line's own check then skips it
+
+
+def _unreadable(path: Path, exc: BaseException) -> TraceError:
+    """A file that cannot be opened or decompressed (EOFError: a .gz cut short)."""
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+    return TraceError(f"{path}: cannot be read ({why})")
 
 
 def _non_negative(value: object, what: str, where: str) -> float:
@@ -80,8 +96,8 @@ def read_mooncake(path: str | Path, *, lenient: bool = False) -> Trace:
     rows: list[tuple[float, int, int]] = []
     skipped = 0
     try:
-        with _open_text(path) as lines:
-            for number, line in enumerate(lines, start=1):
+        with _open_bytes(path) as raw:
+            for number, line in enumerate(_text_lines(raw, path, lenient), start=1):
                 if not line.strip():
                     continue
                 where = f"{path}:{number}"
@@ -101,8 +117,8 @@ def read_mooncake(path: str | Path, *, lenient: bool = False) -> Trace:
                         message = exc if isinstance(exc, TraceError) else f"{where}: not valid JSON ({exc.msg})"
                         raise TraceError(str(message)) from None
                     skipped += 1
-    except OSError as exc:
-        raise TraceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (OSError, EOFError) as exc:
+        raise _unreadable(path, exc) from None
     return _finish(path.name, rows, skipped)
 
 
@@ -114,9 +130,10 @@ def read_azure_csv(path: str | Path, *, lenient: bool = False) -> Trace:
     path = Path(path)
     rows: list[tuple[float, int, int]] = []
     skipped = 0
+    reader: csv.DictReader[str] | None = None
     try:
-        with _open_text(path) as handle:
-            reader = csv.DictReader(handle)
+        with _open_bytes(path) as raw:
+            reader = csv.DictReader(_text_lines(raw, path, lenient))
             header = reader.fieldnames or []
             missing = [c for c in AZURE_COLUMNS if c not in header]
             if missing:
@@ -134,8 +151,11 @@ def read_azure_csv(path: str | Path, *, lenient: bool = False) -> Trace:
                     skipped += 1
                     continue
                 rows.append((stamp.timestamp(), isl, osl))
-    except OSError as exc:
-        raise TraceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except csv.Error as exc:  # while reading a line: the one after the last read
+        line = (reader.line_num if reader is not None else 0) + 1
+        raise TraceError(f"{path}:{line}: not CSV ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise _unreadable(path, exc) from None
     return _finish(path.name, rows, skipped)
 
 
