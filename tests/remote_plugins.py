@@ -2,14 +2,16 @@
 
 Kinds: floor (asks for >= 3 decode), paced_floor (asks for >= `--decode` decode every `--interval`
 planner seconds, printing when it registered and each time it is called), ack (acknowledges
-decisions), hang (never answers), crash (dies mid-call), negative (asks for -2 replicas),
-wrong_stage (declares propose, serves clamp), silent (registers, never heartbeats), old_protocol
-(speaks only v9).
+decisions), hang (never answers), slow (answers after its timeout), crash (dies mid-call),
+negative (asks for -2 replicas), huge (asks for 10^9 decode), nan_forecast (a NaN / negative /
+infinite forecast), oversized (a 5 MiB answer), wrong_stage (declares propose, serves clamp),
+silent (registers, never heartbeats), old_protocol (speaks only v9).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 
@@ -23,6 +25,9 @@ from planner_sdk import (
     Decision,
     PluginServer,
     PluginSpec,
+    Predictions,
+    PredictPlugin,
+    PredictResult,
     ProposePlugin,
     ProposeResult,
     ReplicaTarget,
@@ -37,9 +42,11 @@ from planner_sdk._grpc import registry_grpc
 from planner_sdk._proto.planner.v1 import registry_pb2 as rpb
 from planner_sdk._types import Bound, Verdict
 
+INTERVAL = 0.1  # planner seconds; `--interval` sets it (a sped-up planner ticks faster in wall time)
+
 
 def spec(plugin_id: str, stage: Stage = Stage.PROPOSE) -> PluginSpec:
-    return PluginSpec(id=plugin_id, stage=stage, execution_interval_seconds=0.1, timeout_seconds=0.3)
+    return PluginSpec(id=plugin_id, stage=stage, execution_interval_seconds=INTERVAL, timeout_seconds=0.3)
 
 
 class Floor(ProposePlugin):
@@ -97,6 +104,43 @@ class Negative(ProposePlugin):
         return ProposeResult(Verdict.OVERRIDE, (ReplicaTarget(Role.DECODE, Bound.SET, -2),))
 
 
+class Slow(ProposePlugin):
+    """Answers a second after its 0.3 s timeout, every time."""
+
+    def __init__(self, plugin_id: str) -> None:
+        self.spec = spec(plugin_id)
+
+    async def propose(self, ctx: TickContext) -> ProposeResult:
+        await anyio.sleep(1.3)
+        return ProposeResult.at_least({Role.DECODE: 3})
+
+
+class Huge(ProposePlugin):
+    def __init__(self, plugin_id: str) -> None:
+        self.spec = spec(plugin_id)
+
+    async def propose(self, ctx: TickContext) -> ProposeResult:
+        return ProposeResult.set({Role.DECODE: 10**9})
+
+
+class NanForecast(PredictPlugin):
+    def __init__(self, plugin_id: str) -> None:
+        self.spec = spec(plugin_id, Stage.PREDICT)
+
+    async def predict(self, ctx: TickContext) -> PredictResult:
+        return PredictResult(Predictions(num_requests=math.nan, isl=-5.0, osl=math.inf))
+
+
+class Oversized(ProposePlugin):
+    """An answer bigger than the planner takes (4 MiB by default)."""
+
+    def __init__(self, plugin_id: str) -> None:
+        self.spec = spec(plugin_id)
+
+    async def propose(self, ctx: TickContext) -> ProposeResult:
+        return ProposeResult.at_least({Role.DECODE: 3}, reason="x" * (5 * 1024 * 1024))
+
+
 class Acknowledge(ApplyPlugin):
     """Acknowledges every decision, printing it so the test can see what arrived."""
 
@@ -145,14 +189,19 @@ def main() -> None:
     parser.add_argument("--id", default="remote_plugin")
     parser.add_argument("--token")
     parser.add_argument("--token-file")
-    parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument("--interval", type=float)
     parser.add_argument("--decode", type=int, default=3)
     args = parser.parse_args()
-    kinds = {"floor": Floor, "hang": Hang, "crash": Crash, "negative": Negative, "ack": Acknowledge}
+    global INTERVAL
+    INTERVAL = args.interval or INTERVAL
+    kinds = {
+        "floor": Floor, "hang": Hang, "crash": Crash, "negative": Negative, "ack": Acknowledge, "slow": Slow,
+        "huge": Huge, "nan_forecast": NanForecast, "oversized": Oversized,
+    }  # fmt: skip
     if args.kind in kinds:
         run(kinds[args.kind](args.id), args.planner, token=args.token, token_file=args.token_file)
     elif args.kind == "paced_floor":
-        anyio.run(serve_and_report, PacedFloor(args.id, args.interval, args.decode), args.planner, args.token)
+        anyio.run(serve_and_report, PacedFloor(args.id, args.interval or 10.0, args.decode), args.planner, args.token)
     elif args.kind == "wrong_stage":
         plugin = ClampInstead(args.id)
         anyio.run(register_by_hand, plugin, args.planner, args.token, "v1", spec(args.id, Stage.PROPOSE))

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import pytest
 
 from helpers import Hang, Predict, Propose, Recorder, Sleepy, SyncHang, memory, planner, set_targets
-from planner import TickRecord, VirtualClock
+from planner import InMemoryConnector, TickRecord, VirtualClock
 from planner.pipeline import OUTCOMES
 from planner_sdk import (
     Bound,
     ContextField,
+    Decision,
     OnError,
     Predictions,
     ProposeResult,
@@ -155,6 +157,30 @@ async def test_a_tick_past_its_deadline_applies_nothing_and_the_next_starts_clea
     assert connector.applied == []
     assert records[1].skipped_slots == 1  # the 10 s tick overran the slot at t=5
     assert records[1].calls[0].status == "timeout"  # a fresh call, no leftovers
+
+
+async def test_a_connector_that_never_answers_costs_one_tick_not_the_planner() -> None:
+    clock = VirtualClock()
+
+    class Unanswering(InMemoryConnector):
+        calls = 0
+
+        async def apply(self, decision: Decision) -> None:
+            type(self).calls += 1
+            if type(self).calls == 1:
+                await anyio.sleep_forever()
+            await super().apply(decision)
+
+    connector = Unanswering(clock, {Role.PREFILL: 1, Role.DECODE: 1})
+    proposal = Propose("p", set_targets(2, 2), interval=30.0)
+    records = await run_ticks(
+        clock, proposal, connector=connector, ticks=2, scheduling={"tick_max_duration_seconds": 10}
+    )
+    assert records[0].outcome == "apply_failed"
+    assert "did not answer within 10 s" in records[0].reason
+    assert records[1].outcome == "applied"
+    assert records[1].decision_id == 2  # the unanswered id stays used
+    assert [d.decision_id for d in connector.applied] == [2]
 
 
 async def test_advisory_mode_records_the_decision_but_applies_nothing() -> None:

@@ -109,7 +109,7 @@ class TickPipeline:
         record = TickRecord(tick_id=tick_id, time=clock.now(), slot_seconds=float(slot), skipped_slots=skipped_slots)
         async with clock.move_on_at(deadline) as scope:
             await self._run_stages(record, slot, deadline)
-        if scope.expired and not record.changed:
+        if scope.expired and record.decision_id is None:  # a decision handed out keeps its own outcome
             record.outcome = "skipped_timeout"
             record.reason = (
                 f"tick exceeded scheduling.tick_max_duration_seconds="
@@ -204,9 +204,18 @@ class TickPipeline:
         if self.clock.monotonic() >= deadline:
             return  # the deadline passed: the scope is cancelled and the tick applies nothing
         # Shielded: once a decision id is claimed and handed to the connector, it completes whatever
-        # the deadline, so the lease and the deployment never see half a decision.
+        # the tick's deadline, so the lease and the deployment never see half a decision; but a
+        # connector that never answers gets one more tick's worth of time, or it would stall the
+        # planner for good (the next tick re-reads the deployment and decides again).
+        budget = self.config.scheduling.tick_max_duration_seconds
+        decision = None
         with anyio.CancelScope(shield=True):
-            decision = await self._claim_and_apply(record)
+            async with self.clock.move_on_at(self.clock.monotonic() + budget) as guard:
+                decision = await self._claim_and_apply(record)
+        if guard.expired:
+            record.outcome = "apply_failed"
+            record.reason = f"the connector did not answer within {budget:g} s; a later tick decides again"
+            return
         if decision is None:
             return
         appliers = self.registry.for_stage(Stage.APPLY)
