@@ -33,10 +33,10 @@ import anyio
 import grpc.aio
 
 from planner import Planner, PlannerConfig, ScaledClock, TickRecord
-from planner.errors import ConnectorError
+from planner.sim.faults import FaultSwitch, FaultyConnector
 from planner.sim.invariants import InvariantReport, check_run
 from planner.sim.world import SimulatedDeployment, embedded_trace
-from planner_sdk import Decision, PluginSpec, ReplicaCount, Role, Stage
+from planner_sdk import PluginSpec, Stage
 from planner_sdk import _wire as wire
 from planner_sdk._grpc import registry_grpc
 from planner_sdk._proto.planner.v1 import registry_pb2 as rpb
@@ -50,7 +50,7 @@ class Fault:
     name: str
     plugin: str | None = None  # a remote_plugins.py kind
     metrics: str | None = None  # down | slow | nan | garbage
-    connector: str | None = None  # conflict | unavailable | timeout
+    connector: str | None = None  # a planner.sim.faults connector fault
     flood: bool = False
     kill: bool = False
 
@@ -70,9 +70,9 @@ FAULTS = [
     Fault("metrics slow", metrics="slow"),
     Fault("metrics NaN", metrics="nan"),
     Fault("metrics garbage", metrics="garbage"),
-    Fault("connector conflict (409)", connector="conflict"),
-    Fault("connector unavailable (5xx)", connector="unavailable"),
-    Fault("connector hangs", connector="timeout"),
+    Fault("connector conflict (409)", connector="connector_conflict"),
+    Fault("connector unavailable (5xx)", connector="connector_unavailable"),
+    Fault("connector hangs", connector="connector_hang"),
     Fault("SIGKILL mid-run, restart", kill=True),
 ]
 
@@ -86,35 +86,6 @@ class Row:
     registered: int = 0
     lag_p99_ms: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
-
-
-class FaultyConnector:
-    """The simulated deployment's connector, failing the way `mode` says every other apply, and
-    keeping every decision id it was handed (a duplicate apply shows up here)."""
-
-    def __init__(self, inner: Any, mode: str | None) -> None:
-        self.inner, self.mode = inner, mode
-        self.handed_out: list[int] = []
-        self._calls = 0
-
-    async def current_replicas(self) -> dict[Role, ReplicaCount]:
-        return dict(await self.inner.current_replicas())
-
-    async def apply(self, decision: Decision) -> None:
-        self._calls += 1
-        if self.mode is not None and self._calls % 2 == 1:
-            if self.mode == "timeout":
-                await anyio.sleep_forever()  # the tick's deadline must cut it
-            raise ConnectorError({"conflict": "409 Conflict: the object was modified", "unavailable":
-                                  "503 Service Unavailable"}[self.mode])  # fmt: skip
-        self.handed_out.append(decision.decision_id)
-        await self.inner.apply(decision)
-
-    async def wait_ready(self, deadline: float) -> bool:
-        return bool(await self.inner.wait_ready(deadline))
-
-    async def aclose(self) -> None:
-        return None
 
 
 class StandInPrometheus(http.server.BaseHTTPRequestHandler):
@@ -149,9 +120,10 @@ class RegistryEvents(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        for event in ("evicted", "registered"):
-            if f" {event}" in message:
-                self.counts[event] += 1
+        if " evicted: " in message:  # the warning (the drop that follows logs "evicted" again)
+            self.counts["evicted"] += 1
+        elif " registered from " in message:
+            self.counts["registered"] += 1
 
 
 def fault_config(tmp: Path, fault: Fault, prometheus: str | None) -> PlannerConfig:
@@ -191,12 +163,15 @@ async def run_in_process(fault: Fault, tmp: Path, seconds: float) -> Row:
         handler = type("Handler", (StandInPrometheus,), {"mode": fault.metrics})
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.daemon_threads = True
+        server.handle_error = lambda request, address: None  # type: ignore[method-assign]  # a timed-out client
         threading.Thread(target=server.serve_forever, daemon=True).start()
         prometheus = f"http://127.0.0.1:{server.server_address[1]}"
     config = fault_config(tmp, fault, prometheus)
     clock = ScaledClock(SPEED)
     world = SimulatedDeployment(config, clock, embedded_trace(config))
-    connector = FaultyConnector(world.connector, fault.connector)
+    switch = FaultSwitch()
+    switch.turn_on(fault.connector)
+    connector = FaultyConnector(world.connector, switch)
     records: list[TickRecord] = []
     events = RegistryEvents()
     remote_log = logging.getLogger("planner.remote")
@@ -260,7 +235,8 @@ async def run_in_process(fault: Fault, tmp: Path, seconds: float) -> Row:
 def run_killed(tmp: Path) -> Row:
     """`planner run` SIGKILLed after a few decisions and started again on the same record."""
     record = tmp / "decisions.jsonl"
-    command = [sys.executable, "-m", "planner", "run", "--speed", "200", "--set", f"decision_record_path={record}"]
+    command = [sys.executable, "-m", "planner", "run", "--speed", "200", "--duration", "100000",
+               "--set", f"decision_record_path={record}"]  # fmt: skip
 
     def lines() -> list[dict[str, Any]]:
         text = record.read_text(encoding="utf-8") if record.exists() else ""
@@ -276,9 +252,11 @@ def run_killed(tmp: Path) -> Row:
         deadline = time.monotonic() + 60
         while decided() < target and daemon.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        row.crashed += daemon.poll() is not None  # it ended by itself before the signal: a crash
-        os.kill(daemon.pid, signal_number)
-        daemon.wait(30)
+        if daemon.poll() is not None:  # it ended by itself before the signal: a crash
+            row.crashed += 1
+        else:
+            os.kill(daemon.pid, signal_number)
+            daemon.wait(30)
     from planner.cli import DEMO_CONFIG
     from planner.config import load_config
 

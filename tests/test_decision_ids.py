@@ -71,7 +71,18 @@ async def test_a_corrupt_state_file_fails_start_up_naming_it(tmp_path: Path) -> 
 def test_a_planner_killed_mid_run_comes_back_with_higher_ids(tmp_path: Path) -> None:
     """`planner run` on the embedded deployment, SIGKILLed while it decides, then started again."""
     record = tmp_path / "decisions.jsonl"
-    command = [sys.executable, "-m", "planner", "run", "--speed", "200", "--set", f"decision_record_path={record}"]
+    command = [
+        sys.executable,
+        "-m",
+        "planner",
+        "run",
+        "--speed",
+        "200",
+        "--duration",
+        "100000",
+        "--set",
+        f"decision_record_path={record}",
+    ]  # fmt: skip (past the trace's end: only the signal stops it)
 
     def ids() -> list[int]:
         if not record.exists():

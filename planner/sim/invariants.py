@@ -12,7 +12,7 @@ from planner_sdk import Role
 from ..config import PlannerConfig
 from ..pipeline.record import TickRecord, to_jsonable
 
-__all__ = ["InvariantReport", "check_run"]
+__all__ = ["InvariantChecker", "InvariantReport", "check_run"]
 
 
 @dataclass
@@ -47,34 +47,50 @@ def _limits_broken(targets: Mapping[str, int], config: PlannerConfig) -> list[st
     return broken
 
 
+class InvariantChecker:
+    """Checks records as they land (a long run need not keep them): `add` each, then `finish`."""
+
+    def __init__(self, config: PlannerConfig) -> None:
+        self.config = config
+        self.report = InvariantReport()
+        self._deadline_ms = config.scheduling.tick_max_duration_seconds * 1000.0
+        self._last_id = 0
+
+    def add(self, item: TickRecord | Mapping[str, Any]) -> None:
+        record = to_jsonable(item) if isinstance(item, TickRecord) else item
+        report = self.report
+        report.ticks += 1
+        decision_id = record.get("decision_id")
+        if isinstance(decision_id, int):
+            if decision_id <= self._last_id:
+                report.id_regressions += 1
+                report.problems.append(f"tick {record['tick_id']}: decision {decision_id} after {self._last_id}")
+            self._last_id = max(self._last_id, decision_id)
+        if record.get("outcome") != "applied":
+            return
+        report.applied += 1
+        broken = _limits_broken(record.get("targets") or {}, self.config)
+        if broken:
+            report.outside_limits += 1
+            report.problems.append(f"tick {record['tick_id']}: applied " + "; ".join(broken))
+        if (record.get("duration_ms") or 0.0) > self._deadline_ms:
+            report.late_applies += 1
+            report.problems.append(f"tick {record['tick_id']}: applied after {record['duration_ms']:.0f} ms")
+
+    def finish(self, handed_out: Sequence[int] = ()) -> InvariantReport:
+        """The report, with the decision ids the deployment was handed, in order, checked for repeats."""
+        repeats = {i: n for i, n in Counter(handed_out).items() if n > 1}
+        self.report.duplicate_applies = sum(n - 1 for n in repeats.values())
+        self.report.problems += [f"decision {i} handed to the deployment {n} times" for i, n in sorted(repeats.items())]
+        return self.report
+
+
 def check_run(
     records: Iterable[TickRecord | Mapping[str, Any]], config: PlannerConfig, handed_out: Sequence[int] = ()
 ) -> InvariantReport:
     """Check tick records (objects, or the decision record's JSON lines) and the decision ids the
     deployment was handed, in order, against the config's limits and deadline."""
-    report = InvariantReport()
-    deadline_ms = config.scheduling.tick_max_duration_seconds * 1000.0
-    last_id = 0
-    for item in records:
-        record = to_jsonable(item) if isinstance(item, TickRecord) else item
-        report.ticks += 1
-        decision_id = record.get("decision_id")
-        if isinstance(decision_id, int):
-            if decision_id <= last_id:
-                report.id_regressions += 1
-                report.problems.append(f"tick {record['tick_id']}: decision {decision_id} after {last_id}")
-            last_id = max(last_id, decision_id)
-        if record.get("outcome") != "applied":
-            continue
-        report.applied += 1
-        broken = _limits_broken(record.get("targets") or {}, config)
-        if broken:
-            report.outside_limits += 1
-            report.problems.append(f"tick {record['tick_id']}: applied " + "; ".join(broken))
-        if (record.get("duration_ms") or 0.0) > deadline_ms:
-            report.late_applies += 1
-            report.problems.append(f"tick {record['tick_id']}: applied after {record['duration_ms']:.0f} ms")
-    repeats = {i: n for i, n in Counter(handed_out).items() if n > 1}
-    report.duplicate_applies = sum(n - 1 for n in repeats.values())
-    report.problems += [f"decision {i} handed to the deployment {n} times" for i, n in sorted(repeats.items())]
-    return report
+    checker = InvariantChecker(config)
+    for record in records:
+        checker.add(record)
+    return checker.finish(handed_out)
