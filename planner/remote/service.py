@@ -89,7 +89,10 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
 
     async def Register(self, request: rpb.RegisterRequest, context: Any) -> rpb.RegisterResponse:
         identity = self.auth.identify(context)
-        if identity is None:
+        if identity is None:  # say who tried, never with what: the credentials stay out of the log
+            log.warning(
+                "registration of %r from %s refused: unauthenticated", request.declaration.id[:64], context.peer()
+            )
             return self._refuse("unauthenticated")
         if wire.PROTOCOL_VERSION not in request.protocol_versions:
             return self._refuse("protocol_version_unsupported")
