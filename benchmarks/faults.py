@@ -36,7 +36,7 @@ from planner import Planner, PlannerConfig, ScaledClock, TickRecord
 from planner.sim.faults import FaultSwitch, FaultyConnector
 from planner.sim.invariants import InvariantReport, check_run
 from planner.sim.world import SimulatedDeployment, embedded_trace
-from planner_sdk import PluginSpec, Stage
+from planner_sdk import Decision, PluginSpec, Stage
 from planner_sdk import _wire as wire
 from planner_sdk._grpc import registry_grpc
 from planner_sdk._proto.planner.v1 import registry_pb2 as rpb
@@ -53,6 +53,7 @@ class Fault:
     connector: str | None = None  # a planner.sim.faults connector fault
     flood: bool = False
     kill: bool = False
+    kube: tuple[int, float] | None = None  # the Kubernetes API stand-in answers /scale writes (status, delay)
 
 
 FAULTS = [
@@ -73,6 +74,9 @@ FAULTS = [
     Fault("connector conflict (409)", connector="connector_conflict"),
     Fault("connector unavailable (5xx)", connector="connector_unavailable"),
     Fault("connector hangs", connector="connector_hang"),
+    Fault("k8s /scale 409 conflicts", kube=(409, 0.0)),
+    Fault("k8s /scale 503", kube=(503, 0.0)),
+    Fault("k8s /scale slower than timeout", kube=(200, 2.0)),
     Fault("SIGKILL mid-run, restart", kill=True),
 ]
 
@@ -124,6 +128,12 @@ class RegistryEvents(logging.Handler):
             self.counts["evicted"] += 1
         elif " registered from " in message:
             self.counts["registered"] += 1
+
+
+def lag_p99_ms(planner: Planner) -> float:
+    """The 99th percentile of how late ticks started, in wall milliseconds."""
+    jitter = sorted(planner.scheduler.stats.jitter_seconds)
+    return jitter[int(0.99 * (len(jitter) - 1))] / SPEED * 1000.0 if jitter else 0.0
 
 
 def fault_config(tmp: Path, fault: Fault, prometheus: str | None) -> PlannerConfig:
@@ -215,9 +225,7 @@ async def run_in_process(fault: Fault, tmp: Path, seconds: float) -> Row:
                     planner.stop()
             except Exception:  # the daemon would have died: the worst outcome a row can show
                 row.crashed += 1
-            jitter = sorted(planner.scheduler.stats.jitter_seconds)
-            if jitter:
-                row.lag_p99_ms = jitter[int(0.99 * (len(jitter) - 1))] / SPEED * 1000.0
+            row.lag_p99_ms = lag_p99_ms(planner)
     finally:
         remote_log.removeHandler(events)
         if process is not None:
@@ -229,6 +237,53 @@ async def run_in_process(fault: Fault, tmp: Path, seconds: float) -> Row:
     row.evicted, row.registered = events.counts["evicted"], events.counts["registered"]
     row.statuses = dict(Counter(f"{c.plugin_id}:{c.status}" for r in records for c in r.calls if c.status != "ok"
                                 and c.status != "not_due"))  # fmt: skip
+    return row
+
+
+async def run_on_kubernetes(fault: Fault, tmp: Path, seconds: float) -> Row:
+    """The Kubernetes connector against the API stand-in (tests/kube_apiserver.py), whose /scale
+    writes fail (or stall past the client's timeout) twice in a row, twice over; a proposal that
+    changes the fleet every tick keeps the connector writing."""
+    sys.path.insert(0, str(PLUGINS.parent))
+    from helpers import CyclingPropose
+    from kube_apiserver import Fault as ApiFault
+    from kube_apiserver import kubeconfig, serve
+    from kube_fixtures import NS, TARGETS, deployment_standin, make_config, ready_at_once
+    from planner.connectors.kubernetes import KubernetesConnector
+
+    assert fault.kube is not None
+    status, delay = fault.kube
+    standin = deployment_standin()
+    ready_at_once(standin)
+    for _ in range(2):
+        standin.faults.append(ApiFault("PATCH", "/scale", status=status, delay_s=delay, times=2))
+    handed_out: list[int] = []
+
+    class Recording(KubernetesConnector):
+        async def apply(self, decision: Decision) -> Any:
+            handed_out.append(decision.decision_id)
+            return await super().apply(decision)
+
+    with serve(standin) as url:
+        (tmp / "kubeconfig").write_text(kubeconfig(url, NS))
+        config = make_config(tmp / "kubeconfig", kubernetes={"targets": TARGETS},
+                             scheduling={"tick_max_duration_seconds": 10.0})  # fmt: skip
+        config = config.model_copy(update={"max_gpu_budget": 16})
+        clock = ScaledClock(SPEED)
+        records: list[TickRecord] = []
+        row = Row(fault.name, InvariantReport())
+        planner = Planner(config, clock=clock, connector=Recording(config, clock), plugins=[CyclingPropose(10.0)],
+                          discover=False, on_record=records.append)  # fmt: skip
+        try:
+            async with planner, anyio.create_task_group() as group:
+                group.start_soon(planner.run)
+                await clock.sleep_until(seconds)
+                planner.stop()
+        except Exception:
+            row.crashed += 1
+        row.lag_p99_ms = lag_p99_ms(planner)
+    row.invariants = check_run(records, config, handed_out)
+    row.statuses = dict(Counter(r.outcome for r in records if r.outcome != "applied"))
     return row
 
 
@@ -273,14 +328,19 @@ def main() -> None:
     logging.basicConfig(level=logging.CRITICAL)
     faults = [f for f in FAULTS if not args.fault or f.name in args.fault]
     header = (f"{'fault':<30} {'ticks':>5} {'applied':>7} {'crash':>5} {'outside':>7} {'dup':>3} {'id<':>3} "
-              f"{'late':>4} {'evict':>5} {'reg':>3} {'lag p99':>8}  plugin calls that failed")  # fmt: skip
+              f"{'late':>4} {'evict':>5} {'reg':>3} {'lag p99':>8}  failed calls (k8s: tick outcomes)")  # fmt: skip
     print(header)
     print("-" * len(header), flush=True)
     rows = []
     for fault in faults:
         with tempfile.TemporaryDirectory(prefix="planner-fault-") as directory:
             tmp = Path(directory)
-            row = run_killed(tmp) if fault.kill else anyio.run(run_in_process, fault, tmp, args.seconds)
+            if fault.kill:
+                row = run_killed(tmp)
+            elif fault.kube:
+                row = anyio.run(run_on_kubernetes, fault, tmp, args.seconds)
+            else:
+                row = anyio.run(run_in_process, fault, tmp, args.seconds)
         rows.append(row)
         inv = row.invariants
         failed = ", ".join(f"{k} x{v}" for k, v in sorted(row.statuses.items()))[:70]
