@@ -3,7 +3,7 @@ a seeded fault switched on in every simulated hour (connector conflicts, outages
 observer down or answering garbage, a plugin hanging, crashing or answering nonsense), every tick
 checked against the invariants (planner/sim/invariants.py), and the process's memory at each day's end.
 
-    python benchmarks/soak.py [--days 7] [--rate-scale 0.25] [--seed 7] [--json OUT]
+    python benchmarks/soak.py [--days 7] [--rate-scale 0.1] [--seed 7] [--json OUT]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from planner.sim.soak import run_soak
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=7.0)
-    parser.add_argument("--rate-scale", type=float, default=0.25)
+    parser.add_argument("--rate-scale", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
