@@ -138,3 +138,13 @@ def test_a_decode_engines_kv_in_use_is_never_reported_below_zero() -> None:
     engine = DecodeEngine("decode-0", 0.0, 0.0)
     engine.count, engine.progress, engine.sum_isl, engine.sum_start = 1, 0.1 + 0.2, 0, 0.30000000000000004
     assert engine.kv_used() == 0.0  # float sums of an emptied batch land a hair below zero
+
+
+def test_an_engine_days_into_a_run_still_finishes_its_requests() -> None:
+    """Days in, time and the step count are large floats: a request a hair short of its last step
+    must not be stepped at the same instant forever (the soak found this livelock)."""
+    requests = [TraceRequest(3.0e7 + 0.37 * i, 500 + i, 50 + i % 7) for i in range(200)]
+    cluster = SimCluster(PERF, requests, {P: 1, D: 1}, NO_TRANSFER)
+    cluster.decode[0].progress = 1.0e9 + 0.123  # as after a long life of decoding
+    cluster.run_until_drained()
+    assert all(r.finish > 0 for r in cluster.requests)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,12 @@ class SimSettings:
     max_decode_batch: int = 512
     prefill_gpus_per_engine: int = 1
     decode_gpus_per_engine: int = 1
+
+
+def _progress_tolerance(progress: float) -> float:
+    """How near its last step a request counts as done: a few units in the last place of the
+    engine's step count (which grows for as long as the engine runs), never less than 1e-9."""
+    return max(1e-9, 8.0 * math.ulp(progress))
 
 
 class SimCluster:
@@ -218,13 +225,18 @@ class SimCluster:
         used = engine.kv_used()
         model = self.perf.decode
         engine.itl_s = model.itl_ms(used / model.max_kv_tokens, used / engine.count) / 1000.0
-        steps = max(0.0, engine.finishing[0][0] - engine.progress)
-        self._push(self.now + steps * engine.itl_s, _DECODE_DONE, engine, engine.version)
+        steps = engine.finishing[0][0] - engine.progress
+        when = self.now
+        if steps > _progress_tolerance(engine.progress):
+            # Days into a run, a few steps' time can fall below the clock's resolution: always move
+            # time on, or the engine steps at the same instant forever without progressing.
+            when = max(self.now + steps * engine.itl_s, math.nextafter(self.now, math.inf))
+        self._push(when, _DECODE_DONE, engine, engine.version)
 
     def _decode_step(self, engine: DecodeEngine) -> None:
         self._sync(engine)
         finishing = engine.finishing
-        while finishing and finishing[0][0] <= engine.progress + 1e-9:
+        while finishing and finishing[0][0] <= engine.progress + _progress_tolerance(engine.progress):
             _, _, request = heapq.heappop(finishing)
             request.finish = self.now
             engine.count -= 1

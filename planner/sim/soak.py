@@ -77,9 +77,7 @@ def soak_config() -> PlannerConfig:
     )  # fmt: skip
 
 
-def run_soak(
-    days: float, *, rate_scale: float = 0.1, seed: int = 7, config: PlannerConfig | None = None
-) -> SoakResult:
+def run_soak(days: float, *, rate_scale: float = 0.1, seed: int = 7, config: PlannerConfig | None = None) -> SoakResult:
     """Replay `days` of the embedded trace looped (at `rate_scale` of its load) with hourly faults."""
     config = config or soak_config()
     seconds = days * DAY
