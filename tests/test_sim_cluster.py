@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from planner.sim.cluster import SimCluster, SimSettings
-from planner.sim.engines import DecodeEngine
+from planner.sim.engines import DecodeEngine, TimedSeries
 from planner_plugins.perf import BUNDLED_PROFILE_DIR, PerfModel, load_profile
 from planner_plugins.traces import TraceRequest, synthetic_trace
 from planner_sdk import ReplicaCount, Role
@@ -148,3 +148,11 @@ def test_an_engine_days_into_a_run_still_finishes_its_requests() -> None:
     cluster.decode[0].progress = 1.0e9 + 0.123  # as after a long life of decoding
     cluster.run_until_drained()
     assert all(r.finish > 0 for r in cluster.requests)
+
+
+def test_latency_logs_keep_hours_not_days_and_their_windows_stay_right() -> None:
+    series = TimedSeries(horizon_s=3600.0)
+    for second in range(3 * 86400):
+        series.add(float(second), float(second % 10))
+    assert len(series.times) < 2 * 3600 + 1024  # what a day ago logged is gone
+    assert series.mean_between(3 * 86400 - 11.0, 3 * 86400 - 1.0) == pytest.approx(4.5)  # 0..9 over the last ten

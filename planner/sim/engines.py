@@ -10,17 +10,24 @@ __all__ = ["TimedSeries", "SimLog", "SimRequest", "Engine", "PrefillEngine", "De
 
 
 class TimedSeries:
-    """Values logged in time order, with cumulative sums for O(log n) windowed means."""
+    """Values logged in time order, with cumulative sums for O(log n) windowed means. Values older
+    than `horizon_s` before the latest are dropped (amortised), so a run of days keeps hours, not
+    days, of them: a window may reach back that far, no further."""
 
-    __slots__ = ("cumsum", "times")
+    __slots__ = ("cumsum", "horizon_s", "times")
 
-    def __init__(self) -> None:
+    def __init__(self, horizon_s: float = 4 * 3600.0) -> None:
         self.times: list[float] = []
-        self.cumsum: list[float] = [0.0]
+        self.cumsum: list[float] = [0.0]  # cumsum[i]: the sum of everything logged before times[i]
+        self.horizon_s = horizon_s
 
     def add(self, t: float, value: float) -> None:
         self.times.append(t)
         self.cumsum.append(self.cumsum[-1] + value)
+        if len(self.times) > 1024 and self.times[len(self.times) // 2] < t - self.horizon_s:
+            old = bisect.bisect_left(self.times, t - self.horizon_s)
+            del self.times[:old]
+            del self.cumsum[:old]  # the sums stay absolute: differences between them do not change
 
     def mean_between(self, start: float, end: float) -> float | None:
         """Mean of the values logged in (start, end], or None if there are none."""
