@@ -14,15 +14,14 @@ going back, applies by ticks past their deadline. `lag p99` is how late ticks st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.server
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -42,7 +41,11 @@ from planner_sdk._grpc import registry_grpc
 from planner_sdk._proto.planner.v1 import registry_pb2 as rpb
 
 SPEED = 20.0
-PLUGINS = Path(__file__).resolve().parents[1] / "tests" / "remote_plugins.py"
+TESTS = Path(__file__).resolve().parents[1] / "tests"  # its fault plugins and stand-ins of other services
+PLUGINS = TESTS / "remote_plugins.py"
+sys.path.insert(0, str(TESTS))
+from http_harness import serve_handler  # noqa: E402
+from prometheus_harness import free_port  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -102,19 +105,16 @@ class StandInPrometheus(http.server.BaseHTTPRequestHandler):
         if self.mode in ("nan", "slow"):
             vector = [{"metric": {}, "value": [time.time(), "NaN"]}]
             body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": vector}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the planner's query timed out and hung up first
 
     def log_message(self, *args: Any) -> None:
         return None
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class RegistryEvents(logging.Handler):
@@ -165,17 +165,18 @@ async def flood(address: str, stop: anyio.Event) -> None:
 
 
 async def run_in_process(fault: Fault, tmp: Path, seconds: float) -> Row:
-    server: http.server.ThreadingHTTPServer | None = None
-    prometheus = None
-    if fault.metrics == "down":
-        prometheus = f"http://127.0.0.1:{closed_port()}"
-    elif fault.metrics:
-        handler = type("Handler", (StandInPrometheus,), {"mode": fault.metrics})
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        server.handle_error = lambda request, address: None  # type: ignore[method-assign]  # a timed-out client
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        prometheus = f"http://127.0.0.1:{server.server_address[1]}"
+    with contextlib.ExitStack() as stack:
+        prometheus = None
+        if fault.metrics == "down":
+            prometheus = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        elif fault.metrics:
+            prometheus = stack.enter_context(
+                serve_handler(type("Handler", (StandInPrometheus,), {"mode": fault.metrics}))
+            )
+        return await _run_in_process(fault, tmp, seconds, prometheus)
+
+
+async def _run_in_process(fault: Fault, tmp: Path, seconds: float, prometheus: str | None) -> Row:
     config = fault_config(tmp, fault, prometheus)
     clock = ScaledClock(SPEED)
     world = SimulatedDeployment(config, clock, embedded_trace(config))
@@ -231,8 +232,6 @@ async def run_in_process(fault: Fault, tmp: Path, seconds: float) -> Row:
         if process is not None:
             process.kill()
             process.wait(10)
-        if server is not None:
-            server.shutdown()
     row.invariants = check_run(records, config, connector.handed_out)
     row.evicted, row.registered = events.counts["evicted"], events.counts["registered"]
     row.statuses = dict(Counter(f"{c.plugin_id}:{c.status}" for r in records for c in r.calls if c.status != "ok"
@@ -244,7 +243,6 @@ async def run_on_kubernetes(fault: Fault, tmp: Path, seconds: float) -> Row:
     """The Kubernetes connector against the API stand-in (tests/kube_apiserver.py), whose /scale
     writes fail (or stall past the client's timeout) twice in a row, twice over; a proposal that
     changes the fleet every tick keeps the connector writing."""
-    sys.path.insert(0, str(PLUGINS.parent))
     from helpers import CyclingPropose
     from kube_apiserver import Fault as ApiFault
     from kube_apiserver import kubeconfig, serve

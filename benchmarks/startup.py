@@ -18,12 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from planner.sim.soak import rss_mb
 
 
 def one_run(directory: Path) -> tuple[float, float]:

@@ -41,32 +41,26 @@ def _env_tokens(settings: PluginRegistrationConfig) -> list[str]:
 
 def load_tokens(settings: PluginRegistrationConfig) -> list[str]:
     """Tokens from `token_file` (one per line, `#` comments) and `token_env` (comma-separated)."""
-    tokens: list[str] = []
-    if settings.token_file:
-        try:
-            tokens += _file_tokens(settings.token_file)
-        except OSError as exc:
-            raise ConfigError(
-                [f"plugin_registration.token_file: {settings.token_file!r} cannot be read ({exc})"]
-            ) from None
-    tokens += _env_tokens(settings)
-    if (settings.token_file or settings.token_env) and not tokens:
-        raise ConfigError(["plugin_registration: the configured token source holds no tokens"])
-    return tokens
+    return [t.decode() for t in TokenSource(settings).current()]
 
 
 class TokenSource:
     """The tokens the registry accepts now. `token_file` is re-read whenever it changes (a rotated
     Secret), so a token rotated out is refused from the next call on, with no restart; a file that
-    cannot be read mid-rotation keeps the last good set until it can. `token_env` is fixed at start."""
+    cannot be read mid-rotation keeps the last good set until it can. `token_env` is fixed at start.
+    At start-up an unreadable file, a missing variable or no token at all is a ConfigError."""
 
     def __init__(self, settings: PluginRegistrationConfig) -> None:
-        load_tokens(settings)  # the start-up checks, each failure named
         self.path = settings.token_file
         self.configured = bool(settings.token_file or settings.token_env)
-        self._env = [t.encode() for t in _env_tokens(settings)]
         self._stamp = _stamp(self.path) if self.path else None
-        self._file = [t.encode() for t in _file_tokens(self.path)] if self.path else []
+        try:
+            self._file = [t.encode() for t in _file_tokens(self.path)] if self.path else []
+        except OSError as exc:
+            raise ConfigError([f"plugin_registration.token_file: {self.path!r} cannot be read ({exc})"]) from None
+        self._env = [t.encode() for t in _env_tokens(settings)]
+        if self.configured and not (self._file or self._env):
+            raise ConfigError(["plugin_registration: the configured token source holds no tokens"])
 
     def current(self) -> list[bytes]:
         if self.path is not None:

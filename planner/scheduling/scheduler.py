@@ -47,7 +47,6 @@ class TickScheduler:
         self.t0: float | None = None
         self._base: Fraction | None = None
         self._dirty = True  # the cached base is stale
-        self._replan = False  # the plugin set changed since the loop last looked (`base` readers clear only _dirty)
         self._stopping = False
         self._wake = anyio.Event()
         self._sleep_scope: anyio.CancelScope | None = None
@@ -79,13 +78,11 @@ class TickScheduler:
         last_slot: Fraction | None = None
         skipped = 0
         while not self._stopping and (max_ticks is None or self.stats.ticks < max_ticks):
-            if self._replan:
-                self._replan = False
-                old = base
-                base = self.base
-                if old is not None and base is not None and base != old:
-                    anchor, k = self._reanchor(anchor, base, last_slot)
-                    self.stats.base_changes += 1
+            # Read the base afresh every round: anyone may have read it since the plugin set changed.
+            old, base = base, self.base
+            if old is not None and base is not None and base != old:
+                anchor, k = self._reanchor(anchor, base, last_slot)
+                self.stats.base_changes += 1
             if base is None:
                 await self._wait_for_change()
                 anchor, k = self.offset_now(), 0
@@ -138,5 +135,5 @@ class TickScheduler:
             self._sleep_scope.cancel()
 
     def _registry_changed(self) -> None:
-        self._dirty = self._replan = True
+        self._dirty = True
         self._interrupt()

@@ -27,9 +27,9 @@ __all__ = ["SoakResult", "looped_trace", "rss_mb", "run_soak"]
 DAY = 86400.0
 
 
-def rss_mb() -> float:
-    """This process's resident memory now (Linux), else its peak."""
-    status = Path("/proc/self/status")
+def rss_mb(pid: int | str = "self") -> float:
+    """A process's resident memory now (Linux), else this process's peak."""
+    status = Path(f"/proc/{pid}/status")
     if status.exists():
         for line in status.read_text().splitlines():
             if line.startswith("VmRSS:"):
