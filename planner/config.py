@@ -34,6 +34,7 @@ from .config_sections import (
     SimulationConfig,
     StaticPluginConfig,
     TlsConfig,
+    TracingConfig,
     TransportConfig,
     WorkerMetricsEndpoint,
 )
@@ -201,6 +202,18 @@ class PlannerConfig(BaseSettings):
     )  # fmt: skip
     health_host: str = Field("0.0.0.0", description="Address /healthz, /readyz and the planner's /metrics bind to.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="json: one object per line (with tick, decision and plugin ids) for log pipelines."
+    )
+    tracing: TracingConfig = Field(default_factory=TracingConfig)  # reads OTEL_TRACES_EXPORTER per load
+    report_interval_hours: float | None = Field(
+        None, gt=0, description="Write an HTML report every N hours of planner time into report_output_dir; null: off."
+    )
+    report_output_dir: str = Field("./planner_reports", description="Where the periodic HTML reports go.")
+    live_dashboard_port: int = Field(
+        0, ge=0, le=65535, description="Serve the live dashboard (charts, plugins, health) here; 0: off."
+    )
+    live_dashboard_host: str = Field("127.0.0.1", description="Address the live dashboard binds to (loopback).")
 
     @classmethod
     def settings_customise_sources(

@@ -20,6 +20,7 @@ __all__ = [
     "SafetyConfig",
     "SimulationConfig",
     "PrometheusConfig",
+    "TracingConfig",
     "is_local_endpoint",
 ]
 
@@ -199,3 +200,17 @@ class PrometheusConfig(Section):
         if self.bearer_token and self.bearer_token_file:
             raise ValueError("bearer_token and bearer_token_file are both set: give one")
         return self
+
+
+class TracingConfig(Section):
+    """OpenTelemetry traces of every tick: where spans go. The OTLP exporter (extra `planner[otlp]`)
+    takes its endpoint, headers and certificates from the standard OTEL_EXPORTER_OTLP_* variables."""
+
+    exporter: Literal["none", "console", "otlp"] = Field(
+        default_factory=lambda: os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower() or "none",  # type: ignore[arg-type]
+        description="none (no spans are made), console (stdout, for development) or otlp (env OTEL_TRACES_EXPORTER).",
+    )
+    service_name: str = Field(
+        default_factory=lambda: os.environ.get("OTEL_SERVICE_NAME") or "planner",
+        description="The traces' service.name (env OTEL_SERVICE_NAME).",
+    )

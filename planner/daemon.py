@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.to_thread
 
 from planner_plugins.builtins import worker_metrics_plugin
 from planner_plugins.observe import in_flight
@@ -19,7 +20,9 @@ from .config import PlannerConfig
 from .connectors.base import Connector
 from .errors import ConfigError, ConnectorError, PlannerError
 from .loading import FoundPlugin, discover_plugins
-from .metrics import PlannerMetrics
+from .observability.metrics import PlannerMetrics
+from .observability.tracing import TickTracer
+from .observability.tracing import tracer_provider as tracer_provider_for
 from .pipeline.decision_ids import DecisionIdStore
 from .pipeline.record import DecisionRecorder, TickRecord
 from .pipeline.tick import TickPipeline, planner_view
@@ -31,6 +34,8 @@ from .sim.world import SimulatedDeployment, embedded_trace, observe_interval
 from .transport import InProcessTransport, PluginTransport
 
 if TYPE_CHECKING:  # the Kubernetes client loads only for a planner that uses it (start-up time)
+    from opentelemetry.sdk.trace import TracerProvider
+
     from .connectors.kubernetes import KubernetesConnector, LeaseElection
 
 __all__ = ["Planner", "planned_base_cadence"]
@@ -54,8 +59,13 @@ class Planner:
         plugins: Sequence[Plugin] = (),
         discover: bool = True,
         on_record: Callable[[TickRecord], None] | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.config = config
+        # A provider passed in is the caller's to shut down; one built from `tracing` is ours.
+        self._own_provider = tracer_provider is None
+        provider = tracer_provider if tracer_provider is not None else tracer_provider_for(config.tracing)
+        self.tracer = TickTracer(provider)
         self.clock: Clock = clock or WallClock()
         self.world: SimulatedDeployment | None = None
         if connector is None:
@@ -80,7 +90,7 @@ class Planner:
         self._discover = discover
         self._on_record = on_record
         self._recorder: DecisionRecorder | None = None
-        self.pipeline = TickPipeline(config, self.registry, connector, self.clock, self._record)
+        self.pipeline = TickPipeline(config, self.registry, connector, self.clock, self._record, self.tracer)
         self.scheduler = TickScheduler(
             self.clock, self.registry, config.scheduling.scale_interval_seconds, self.pipeline.run_tick
         )
@@ -235,6 +245,9 @@ class Planner:
         await self.connector.aclose()
         if self._recorder is not None:
             self._recorder.close()
+        if self._own_provider and self.tracer.provider is not None:
+            # Flushes what is batched; an exporter that cannot reach its endpoint gives up in seconds.
+            await anyio.to_thread.run_sync(self.tracer.provider.shutdown)
 
     def _leading(self) -> bool | None:
         """Whether this replica leads; None without leader election (it acts alone)."""
@@ -242,6 +255,8 @@ class Planner:
 
     def _record(self, record: TickRecord) -> None:
         self.last_record = record
+        if self.scheduler.stats.jitter_seconds and record.tick_id == self.scheduler.stats.ticks:
+            record.start_lag_ms = self.scheduler.stats.jitter_seconds[-1] * 1000.0
         self.metrics.observe_record(record)
         if self._recorder is not None:
             self._recorder.write(record)

@@ -13,7 +13,9 @@ from planner_sdk import (
     Decision,
     HoldPolicy,
     OnError,
+    PluginConnectionError,
     PluginError,
+    PluginProtocolError,
     PluginTimeoutError,
     Role,
     StageResult,
@@ -21,10 +23,34 @@ from planner_sdk import (
 )
 
 from ..clock import Clock
+from ..observability.tracing import TickTracer, describe_call
 from ..registry import CircuitBreaker, RegisteredPlugin
 from .validate import validate_result
 
-__all__ = ["CallTrace", "Contribution", "CallOutcome", "CallSettings", "run_plugin", "run_concurrently"]
+__all__ = [
+    "CallTrace", "Contribution", "CallOutcome", "CallSettings", "ERROR_KINDS", "run_plugin", "run_concurrently",
+]  # fmt: skip
+
+ERROR_KINDS = ("timeout", "connection", "protocol", "nonsense", "crashed")
+"""Why a call cost its plugin its say: no answer in time, unreachable, an answer the wire contract
+does not allow, a well-formed answer that is nonsense (NaN, negative, wrong stage, too many
+replicas), or the plugin raised."""
+
+
+class _NonsenseAnswer(PluginProtocolError):
+    """validate_result refused the answer (kept apart from the transport's protocol errors)."""
+
+
+def _error_kind(error: PluginError) -> str:
+    if isinstance(error, PluginTimeoutError):
+        return "timeout"
+    if isinstance(error, PluginConnectionError):
+        return "connection"
+    if isinstance(error, _NonsenseAnswer):
+        return "nonsense"
+    if isinstance(error, PluginProtocolError):
+        return "protocol"
+    return "crashed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +63,7 @@ class CallTrace:
     latency_ms: float | None = None
     error: str | None = None
     result: Any = None
+    error_kind: str | None = None  # timeout | connection | protocol | nonsense | crashed (see ERROR_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +91,7 @@ class CallSettings:
     max_replicas: int
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     traces: list[CallTrace] = field(default_factory=list)
+    tracer: TickTracer = field(default_factory=TickTracer)
 
 
 async def run_plugin(
@@ -74,7 +102,17 @@ async def run_plugin(
     decision: Decision | None = None,
 ) -> CallOutcome:
     """Run the plugin if it is due and its requirements are met; else apply its hold policy."""
-    outcome = await _call(entry, ctx, slot, settings, decision)
+    attributes = {"plugin.id": entry.id, "plugin.stage": entry.spec.stage.value, "plugin.source": entry.source,
+                  "plugin.timeout_seconds": entry.timeout_seconds}  # fmt: skip
+    with settings.tracer.span(f"plugin {entry.id}", attributes) as span:
+        try:
+            outcome = await _call(entry, ctx, slot, settings, decision)
+        except BaseException:
+            if span is not None:  # the tick's deadline cut the call off
+                describe_call(span, settings.traces[-1])
+            raise
+        if span is not None:
+            describe_call(span, outcome.trace)
     settings.traces.append(outcome.trace)
     return outcome
 
@@ -106,13 +144,16 @@ async def _call(
             raw = await entry.transport.invoke(ctx.trimmed(spec.needs), decision, budget)
         if scope.expired:
             raise PluginTimeoutError(spec.id, f"no answer within {budget:.3g} s")
-        result = validate_result(spec, raw, settings.roles, settings.max_replicas)
+        try:
+            result = validate_result(spec, raw, settings.roles, settings.max_replicas)
+        except PluginProtocolError as exc:
+            raise _NonsenseAnswer(spec.id, exc.detail) from None
     except Exception as exc:  # any failure costs this plugin its say, never the tick
         error = exc if isinstance(exc, PluginError) else PluginError(spec.id, f"raised {type(exc).__name__}: {exc}")
         latency = (real.monotonic() - started) * 1000.0
         entry.record_failure(str(error), latency, real.monotonic(), settings.breaker)
         status = "timeout" if isinstance(error, PluginTimeoutError) else "error"
-        trace = CallTrace(spec.id, spec.stage.value, status, latency, str(error))
+        trace = CallTrace(spec.id, spec.stage.value, status, latency, str(error), error_kind=_error_kind(error))
         if spec.on_error is OnError.REJECT_TICK:
             return CallOutcome(None, trace, rejects_tick=True)
         if spec.on_error is OnError.HOLD_LAST and entry.last_result is not None:
@@ -123,7 +164,9 @@ async def _call(
         latency = (real.monotonic() - started) * 1000.0
         entry.record_failure("cancelled at the tick deadline", latency, real.monotonic(), settings.breaker)
         settings.traces.append(
-            CallTrace(spec.id, spec.stage.value, "timeout", latency, "cancelled at the tick deadline")
+            CallTrace(
+                spec.id, spec.stage.value, "timeout", latency, "cancelled at the tick deadline", error_kind="timeout"
+            )
         )
         raise
     latency = (real.monotonic() - started) * 1000.0

@@ -54,6 +54,7 @@ class TickRecord:
     cuts: list[Cut] = field(default_factory=list)  # where safety kept other counts than were asked
     connector_notes: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
+    start_lag_ms: float | None = None  # how late after its slot the tick started
 
     @property
     def changed(self) -> bool:

@@ -21,6 +21,7 @@ from ..clock import Clock
 from ..config import PlannerConfig
 from ..connectors.base import Connector, Leadership
 from ..errors import ConnectorError
+from ..observability.tracing import TickTracer, mark_error
 from ..registry import CircuitBreaker, PluginRegistry
 from .clamp import apply_clamps
 from .invoke import CallOutcome, CallSettings, run_concurrently
@@ -82,8 +83,10 @@ class TickPipeline:
         connector: Connector,
         clock: Clock,
         on_record: Callable[[TickRecord], None] | None = None,
+        tracer: TickTracer | None = None,
     ) -> None:
         self.config = config
+        self.tracer = tracer or TickTracer()
         self.registry = registry
         self.connector = connector
         self.clock = clock
@@ -107,15 +110,26 @@ class TickPipeline:
         started = clock.monotonic()
         deadline = started + self.config.scheduling.tick_max_duration_seconds
         record = TickRecord(tick_id=tick_id, time=clock.now(), slot_seconds=float(slot), skipped_slots=skipped_slots)
-        async with clock.move_on_at(deadline) as scope:
-            await self._run_stages(record, slot, deadline)
-        if scope.expired and record.decision_id is None:  # a decision handed out keeps its own outcome
-            record.outcome = "skipped_timeout"
-            record.reason = (
-                f"tick exceeded scheduling.tick_max_duration_seconds="
-                f"{self.config.scheduling.tick_max_duration_seconds:g}; nothing applied"
-            )
-        record.duration_ms = (clock.monotonic() - started) * 1000.0
+        attributes = {"planner.tick_id": tick_id, "planner.slot_seconds": float(slot),
+                      "planner.deadline_seconds": self.config.scheduling.tick_max_duration_seconds}  # fmt: skip
+        with self.tracer.span("planner.tick", attributes) as span:
+            async with clock.move_on_at(deadline) as scope:
+                await self._run_stages(record, slot, deadline)
+            if scope.expired and record.decision_id is None:  # a decision handed out keeps its own outcome
+                record.outcome = "skipped_timeout"
+                record.reason = (
+                    f"tick exceeded scheduling.tick_max_duration_seconds="
+                    f"{self.config.scheduling.tick_max_duration_seconds:g}; nothing applied"
+                )
+            record.duration_ms = (clock.monotonic() - started) * 1000.0
+            if span is not None:
+                span.set_attribute("planner.outcome", record.outcome)
+                if record.decision_id is not None:
+                    span.set_attribute("planner.decision_id", record.decision_id)
+                if record.reason:
+                    span.set_attribute("planner.reason", record.reason)
+                if record.outcome in ("skipped_timeout", "skipped_error", "apply_failed"):
+                    mark_error(span, record.reason or record.outcome)
         if self.on_record is not None:
             self.on_record(record)
         return record
@@ -136,8 +150,9 @@ class TickPipeline:
         registration = self.config.plugin_registration
         breaker = CircuitBreaker(registration.circuit_breaker_failures, registration.circuit_breaker_cooldown_seconds)
         settings = CallSettings(
-            self.clock, deadline, self.view.roles, self.config.safety.max_replicas_per_role, breaker
-        )
+            self.clock, deadline, self.view.roles, self.config.safety.max_replicas_per_role, breaker,
+            tracer=self.tracer,
+        )  # fmt: skip
         record.calls = settings.traces  # filled as calls end, even those the deadline cuts off
         ctx = TickContext(
             tick_id=record.tick_id,
@@ -148,7 +163,9 @@ class TickPipeline:
         )
         registry = self.registry
 
-        observed = await run_concurrently(registry.for_stage(Stage.OBSERVE), ctx, slot, settings)
+        tracer = self.tracer
+        with tracer.span("stage observe"):
+            observed = await run_concurrently(registry.for_stage(Stage.OBSERVE), ctx, slot, settings)
         seen = [o.contribution.result for o in observed if o.contribution is not None]
         ctx = dataclasses.replace(
             ctx, observations=merge_observations([obs for obs in seen if isinstance(obs, Observations)])
@@ -157,14 +174,16 @@ class TickPipeline:
         if self._rejected(record, _rejecters(observed)):
             return
 
-        predictions, predicted = await run_predict_chain(registry.for_stage(Stage.PREDICT), ctx, slot, settings)
+        with tracer.span("stage predict"):
+            predictions, predicted = await run_predict_chain(registry.for_stage(Stage.PREDICT), ctx, slot, settings)
         ctx = dataclasses.replace(ctx, predictions=predictions)
         record.predictions = predictions
         if self._rejected(record, _rejecters(predicted)):
             return
 
         current = {role: count.expected for role, count in replicas.items()}
-        proposed = await run_concurrently(registry.for_stage(Stage.PROPOSE), ctx, slot, settings)
+        with tracer.span("stage propose"):
+            proposed = await run_concurrently(registry.for_stage(Stage.PROPOSE), ctx, slot, settings)
         if self._rejected(record, _rejecters(proposed)):
             return
         merged = merge_proposals(_proposers(proposed), current)
@@ -175,7 +194,8 @@ class TickPipeline:
         record.proposal = dict(merged.targets)
 
         ctx = dataclasses.replace(ctx, proposal=dict(merged.targets))
-        clamps = await run_concurrently(registry.for_stage(Stage.CLAMP), ctx, slot, settings)
+        with tracer.span("stage clamp"):
+            clamps = await run_concurrently(registry.for_stage(Stage.CLAMP), ctx, slot, settings)
         if self._rejected(record, _rejecters(clamps)):
             return
         clamped = apply_clamps(merged.targets, _proposers(clamps), current)
@@ -195,7 +215,8 @@ class TickPipeline:
         if record.targets == {role: current[role] for role in self.view.roles}:
             record.outcome = "no_change"
             return
-        await self._apply(record, ctx, slot, settings, deadline)
+        with tracer.span("stage apply", {"planner.targets": str({r.value: n for r, n in record.targets.items()})}):
+            await self._apply(record, ctx, slot, settings, deadline)
 
     async def _apply(
         self, record: TickRecord, ctx: TickContext, slot: Fraction, settings: CallSettings, deadline: float

@@ -131,6 +131,8 @@ def _check_proposal(plugin_id: str, result: ProposeResult, roles: Collection[Rol
         raise PluginProtocolError(plugin_id, f"verdict {result.verdict!r} is not a Verdict")
     if result.verdict is Verdict.REJECT:
         return
+    for name in ("estimated_ttft_ms", "estimated_itl_ms"):
+        _number(plugin_id, name, getattr(result, name))  # NaN reads as no estimate
     for target in result.targets:
         if target.role not in roles:
             known = ", ".join(r.value for r in roles)

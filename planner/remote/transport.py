@@ -24,6 +24,8 @@ from planner_sdk._grpc import settled
 from planner_sdk._grpc import stages_grpc as sgrpc
 from planner_sdk._proto.planner.v1 import stages_pb2 as spb
 
+from ..observability.tracing import inject_trace_context
+
 __all__ = ["RemoteTransport", "channel_for"]
 
 # stage -> (service and method name, request message, reader of the reply)
@@ -78,7 +80,9 @@ class RemoteTransport:
             request = request_type(context=wire.context_to_proto(ctx))
             if decision is not None:
                 request.decision.CopyFrom(wire.decision_to_proto(decision))
-            return read(await settled(method(request, timeout=budget)))
+            carrier: dict[str, str] = {}
+            inject_trace_context(carrier)  # the plugin's spans continue the planner's tick
+            return read(await settled(method(request, timeout=budget, metadata=tuple(carrier.items()) or None)))
 
         return call
 

@@ -7,7 +7,7 @@ import inspect
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,24 @@ async def _call(plugin: Plugin, name: str, *args: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
+@contextlib.contextmanager
+def _continued_trace(plugin: Plugin, stage: Stage, tick_id: int, metadata: Any) -> Iterator[None]:
+    """Continue the planner's trace: a server span under the planner's call (W3C `traceparent` in
+    the metadata), current while the plugin runs, so the plugin's own spans nest inside the tick.
+    Spans are recorded by the tracer provider the plugin process sets up (none: no-op)."""
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    carrier = {key: value for key, value in metadata or () if isinstance(value, str)}
+    parent = TraceContextTextMapPropagator().extract(carrier)
+    tracer = trace.get_tracer("planner_sdk")
+    attributes = {"plugin.id": plugin.spec.id, "plugin.stage": stage.value, "planner.tick_id": tick_id}
+    with tracer.start_as_current_span(
+        f"{plugin.spec.id} {stage.value}", context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
+    ):
+        yield
+
+
 # stage -> (service and method name, writer of the reply)
 _STAGE_RPC: dict[Stage, tuple[str, Callable[[Any], Any]]] = {
     Stage.OBSERVE: ("Observe", wire.observations_to_proto),
@@ -94,11 +112,12 @@ def _servicer(plugin: Plugin) -> tuple[Any, Callable[[Any, grpc.aio.Server], Non
         args: list[Any] = [wire.context_from_proto(request.context)]
         if stage is Stage.APPLY:
             args.append(wire.decision_from_proto(request.decision))
-        try:
-            result = await _call(plugin, stage.value, *args)
-        except Exception as exc:  # report, never crash the server
-            log.exception("plugin %s failed", plugin.spec.id)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+        with _continued_trace(plugin, stage, args[0].tick_id, context.invocation_metadata()):
+            try:
+                result = await _call(plugin, stage.value, *args)
+            except Exception as exc:  # report, never crash the server
+                log.exception("plugin %s failed", plugin.spec.id)
+                await context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
         return write(result)
 
     base = getattr(stages_grpc, f"{service}PluginServicer")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -175,12 +176,21 @@ class ReplicaTarget:
 
 @dataclass(frozen=True, slots=True)
 class ProposeResult:
-    """A propose plugin's answer: accept (no targets), override with targets, or reject."""
+    """A propose plugin's answer: accept (no targets), override with targets, or reject.
+
+    `estimated_ttft_ms` / `estimated_itl_ms`: optionally, the latency the proposer expects of the
+    fleet it proposes (at the quantile it sizes for), shown in the planner's metrics and reports."""
 
     verdict: Verdict = Verdict.ACCEPT
     targets: tuple[ReplicaTarget, ...] = ()
     final: bool = False
     reason: str = ""
+    estimated_ttft_ms: float | None = None
+    estimated_itl_ms: float | None = None
+
+    def with_estimates(self, ttft_ms: float | None, itl_ms: float | None) -> ProposeResult:
+        """This answer with the latency its fleet is expected to give."""
+        return dataclasses.replace(self, estimated_ttft_ms=ttft_ms, estimated_itl_ms=itl_ms)
 
     @classmethod
     def accept(cls, reason: str = "") -> ProposeResult:

@@ -259,6 +259,8 @@ def propose_result_to_proto(result: ProposeResult) -> pb.ProposeResult:
         ],
         final=result.final,
         reason=result.reason,
+        estimated_ttft_ms=result.estimated_ttft_ms,
+        estimated_itl_ms=result.estimated_itl_ms,
     )
 
 
@@ -271,7 +273,11 @@ def propose_result_from_proto(message: pb.ProposeResult) -> ProposeResult:
         if t.bound not in _BOUND_IN:
             raise ValueError(f"target bound {t.bound} is not SET, AT_LEAST or AT_MOST")
         targets.append(ReplicaTarget(_role_in(t.role, "targets"), _BOUND_IN[t.bound], int(t.replicas)))
-    return ProposeResult(_VERDICT_IN[message.verdict], tuple(targets), final=message.final, reason=message.reason)
+    return ProposeResult(
+        _VERDICT_IN[message.verdict], tuple(targets), final=message.final, reason=message.reason,
+        estimated_ttft_ms=message.estimated_ttft_ms if message.HasField("estimated_ttft_ms") else None,
+        estimated_itl_ms=message.estimated_itl_ms if message.HasField("estimated_itl_ms") else None,
+    )  # fmt: skip
 
 
 def decision_to_proto(decision: Decision) -> pb.Decision:

@@ -21,7 +21,7 @@ from planner_sdk import (
 )
 
 from ..perf import PerfModel
-from .sizing import LengthMix, decode_engines, prefill_engines
+from .sizing import LengthMix, decode_engines, decode_itl_quantile_ms, prefill_engines, prefill_ttft_quantile_ms
 
 __all__ = [
     "SizingSettings",
@@ -374,4 +374,21 @@ class ThroughputPropose(ProposePlugin):
             f"{first}-{last} ahead (start-up {self.startup.seconds:.0f} s) with {self.errors.margin():.0f} more "
             "for forecast misses"
         )
-        return ProposeResult.at_least(targets, reason) if self.floor else ProposeResult.set(targets, reason=reason)
+        result = ProposeResult.at_least(targets, reason) if self.floor else ProposeResult.set(targets, reason=reason)
+        return result.with_estimates(*self.estimate(num, isl, osl, targets))
+
+    def estimate(
+        self, num: float, isl: float, osl: float, targets: Mapping[Role, int]
+    ) -> tuple[float | None, float | None]:
+        """TTFT and ITL (ms, at the sizing quantile) the proposed fleet should give `num` requests per
+        interval; None where the model does not say (Dynamo's formula, aggregated engines) or the
+        fleet cannot keep up."""
+        if self.settings.sizing != "queue_aware" or Role.AGG in self.roles:
+            return None, None
+        mix = LengthMix(isl, osl, self.isl_cv, self.osl_cv, self.burstiness)
+        rate = num / self.settings.interval_s
+        gpus = {Role.PREFILL: self.settings.prefill_gpus, Role.DECODE: self.settings.decode_gpus}
+        engines = {role: n * gpus[role] if gpus[role] > 1 else n for role, n in targets.items()}
+        ttft = prefill_ttft_quantile_ms(self.perf, rate, mix, engines.get(Role.PREFILL, 0), self.z)
+        itl = decode_itl_quantile_ms(self.perf, rate, mix, engines.get(Role.DECODE, 0), self.z)
+        return (ttft if math.isfinite(ttft) else None), (itl if math.isfinite(itl) else None)

@@ -268,16 +268,20 @@ class ReplicaTarget(_message.Message):
     def __init__(self, role: _Optional[_Union[Role, str]] = ..., bound: _Optional[_Union[Bound, str]] = ..., replicas: _Optional[int] = ...) -> None: ...
 
 class ProposeResult(_message.Message):
-    __slots__ = ("verdict", "targets", "final", "reason")
+    __slots__ = ("verdict", "targets", "final", "reason", "estimated_ttft_ms", "estimated_itl_ms")
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
     FINAL_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_TTFT_MS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_ITL_MS_FIELD_NUMBER: _ClassVar[int]
     verdict: Verdict
     targets: _containers.RepeatedCompositeFieldContainer[ReplicaTarget]
     final: bool
     reason: str
-    def __init__(self, verdict: _Optional[_Union[Verdict, str]] = ..., targets: _Optional[_Iterable[_Union[ReplicaTarget, _Mapping]]] = ..., final: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+    estimated_ttft_ms: float
+    estimated_itl_ms: float
+    def __init__(self, verdict: _Optional[_Union[Verdict, str]] = ..., targets: _Optional[_Iterable[_Union[ReplicaTarget, _Mapping]]] = ..., final: _Optional[bool] = ..., reason: _Optional[str] = ..., estimated_ttft_ms: _Optional[float] = ..., estimated_itl_ms: _Optional[float] = ...) -> None: ...
 
 class Decision(_message.Message):
     __slots__ = ("decision_id", "targets", "advisory", "reasons")

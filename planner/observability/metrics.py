@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from .config import PlannerConfig
-from .http_server import Route, prometheus_route
-from .pipeline.record import TickRecord
-from .registry import PluginRegistry
+from ..config import PlannerConfig
+from ..http_server import Route, prometheus_route
+from ..pipeline.record import TickRecord
+from ..registry import PluginRegistry
 
 __all__ = ["PlannerMetrics"]
 

@@ -1,0 +1,1 @@
+"""Watching the planner: its metrics, traces, logs, reports and live dashboard (one module each)."""
