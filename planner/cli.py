@@ -21,6 +21,7 @@ from .daemon import Planner, planned_base_cadence
 from .errors import ConfigError, PlannerError
 from .health import health_routes
 from .http_server import Route, serve_routes
+from .observability.logs import configure_logging
 from .pipeline.record import to_jsonable
 from .sim.metrics import FrontendMetrics, serve_frontend_metrics
 from .sim.score import score_requests
@@ -126,9 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for level, message in config.notices():
             print(f"planner: {level}: {message}", file=sys.stderr)
         return 0
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    configure_logging(config.log_level, config.log_format, sys.stderr)
     try:
         anyio.run(_run, config)
     except (ConfigError, PlannerError) as exc:

@@ -97,7 +97,7 @@ class Planner:
         self.last_record: TickRecord | None = None
         self.remote: RegistryServer | None = None
         self.election: LeaseElection | None = None
-        self.metrics = PlannerMetrics(config, self.registry, self._leading)
+        self.metrics = PlannerMetrics(config, self.registry, self._leading, self.clock.unscaled().monotonic)
         self._closed = False
         self._entered = False
 
@@ -260,12 +260,13 @@ class Planner:
         self.metrics.observe_record(record)
         if self._recorder is not None:
             self._recorder.write(record)
+        ids = {"tick_id": record.tick_id, "decision_id": record.decision_id, "outcome": record.outcome}
         if any(cut.reason == "budget_capped" for cut in record.cuts):
-            log.warning(record.summary())  # the fleet the targets need is not allowed: say it loudly
+            log.warning(record.summary(), extra=ids)  # the fleet the targets need is not allowed: say it loudly
         elif record.changed or record.cuts or record.outcome in (
             "skipped_timeout", "skipped_error", "skipped_rejected", "apply_failed"
         ):  # fmt: skip
-            log.info(record.summary())
+            log.info(record.summary(), extra=ids)
         if self._on_record is not None:
             self._on_record(record)
 

@@ -23,6 +23,7 @@ from planner_sdk import (
 )
 
 from ..clock import Clock
+from ..observability.logs import current_plugin_id
 from ..observability.tracing import TickTracer, describe_call
 from ..registry import CircuitBreaker, RegisteredPlugin
 from .validate import validate_result
@@ -104,6 +105,7 @@ async def run_plugin(
     """Run the plugin if it is due and its requirements are met; else apply its hold policy."""
     attributes = {"plugin.id": entry.id, "plugin.stage": entry.spec.stage.value, "plugin.source": entry.source,
                   "plugin.timeout_seconds": entry.timeout_seconds}  # fmt: skip
+    plugin_token = current_plugin_id.set(entry.id)
     with settings.tracer.span(f"plugin {entry.id}", attributes) as span:
         try:
             outcome = await _call(entry, ctx, slot, settings, decision)
@@ -111,6 +113,8 @@ async def run_plugin(
             if span is not None:  # the tick's deadline cut the call off
                 describe_call(span, settings.traces[-1])
             raise
+        finally:
+            current_plugin_id.reset(plugin_token)
         if span is not None:
             describe_call(span, outcome.trace)
     settings.traces.append(outcome.trace)

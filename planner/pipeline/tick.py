@@ -21,6 +21,7 @@ from ..clock import Clock
 from ..config import PlannerConfig
 from ..connectors.base import Connector, Leadership
 from ..errors import ConnectorError
+from ..observability.logs import current_tick_id
 from ..observability.tracing import TickTracer, mark_error
 from ..registry import CircuitBreaker, PluginRegistry
 from .clamp import apply_clamps
@@ -112,6 +113,7 @@ class TickPipeline:
         record = TickRecord(tick_id=tick_id, time=clock.now(), slot_seconds=float(slot), skipped_slots=skipped_slots)
         attributes = {"planner.tick_id": tick_id, "planner.slot_seconds": float(slot),
                       "planner.deadline_seconds": self.config.scheduling.tick_max_duration_seconds}  # fmt: skip
+        tick_token = current_tick_id.set(tick_id)
         with self.tracer.span("planner.tick", attributes) as span:
             async with clock.move_on_at(deadline) as scope:
                 await self._run_stages(record, slot, deadline)
@@ -130,6 +132,7 @@ class TickPipeline:
                     span.set_attribute("planner.reason", record.reason)
                 if record.outcome in ("skipped_timeout", "skipped_error", "apply_failed"):
                     mark_error(span, record.reason or record.outcome)
+        current_tick_id.reset(tick_token)
         if self.on_record is not None:
             self.on_record(record)
         return record

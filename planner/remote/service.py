@@ -75,7 +75,8 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
         entry.endpoint, entry.identity, entry.plugin_version = endpoint, identity, version
         if source == REMOTE:
             self.leases[spec.id] = self.clock.monotonic() + self.settings.lease
-        log.info("plugin %s registered from %s (%s, stage %s)", spec.id, endpoint, source, spec.stage.value)
+        log.info("plugin %s registered from %s (%s, stage %s)", spec.id, endpoint, source, spec.stage.value,
+                 extra={"plugin_id": spec.id})  # fmt: skip
         return None
 
     def _rate_limited(self) -> bool:
@@ -104,7 +105,7 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
             return self._refuse(str(exc))
         refused = await self.admit(spec, request.endpoint, identity, request.plugin_version, REMOTE)
         if refused is not None:
-            log.warning("plugin %r refused: %s", spec.id, refused)
+            log.warning("plugin %r refused: %s", spec.id, refused, extra={"plugin_id": spec.id})
             return self._refuse(refused)
         base = self.planner.scheduler.base
         return rpb.RegisterResponse(
@@ -142,7 +143,7 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
         self.leases.pop(plugin_id, None)
         entry = self.planner.registry.remove(plugin_id)
         if entry is not None:
-            log.info("plugin %s %s", plugin_id, why)
+            log.info("plugin %s %s", plugin_id, why, extra={"plugin_id": plugin_id})
         return entry
 
     @staticmethod
@@ -155,7 +156,8 @@ class RegistryService(rgrpc.PluginRegistryServicer):  # type: ignore[misc]  # th
         now = self.clock.monotonic()
         expired = [plugin_id for plugin_id, until in self.leases.items() if until < now]
         for plugin_id in expired:
-            log.warning("plugin %s evicted: no heartbeat for %.1f s", plugin_id, self.settings.lease)
+            log.warning("plugin %s evicted: no heartbeat for %.1f s", plugin_id, self.settings.lease,
+                            extra={"plugin_id": plugin_id})  # fmt: skip
             await self._close(self._drop(plugin_id, "evicted"))
         return expired
 

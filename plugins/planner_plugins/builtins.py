@@ -12,7 +12,7 @@ from .perf import BUNDLED_PROFILE_DIR, PerfModel, ProfileError, load_profile
 from .predict import LoadPredict
 from .propose import PRESETS, LoadPropose, LoadThresholds, SizingSettings, SlaLoadSettings, ThroughputPropose
 
-__all__ = ["create_plugins", "load_thresholds", "prometheus_settings", "worker_metrics_plugin"]
+__all__ = ["create_plugins", "load_thresholds", "perf_model", "prometheus_settings", "worker_metrics_plugin"]
 
 
 def _roles(settings: Mapping[str, Any]) -> tuple[Role, ...]:
@@ -41,7 +41,8 @@ def load_thresholds(settings: Mapping[str, Any]) -> LoadThresholds | SlaLoadSett
     )
 
 
-def _perf(settings: Mapping[str, Any]) -> PerfModel:
+def perf_model(settings: Mapping[str, Any]) -> PerfModel:
+    """The engines' performance model the throughput proposer sizes with (ProfileError if none)."""
     directory = settings.get("profile_results_dir")
     if directory is None:
         if settings.get("environment") != "embedded":
@@ -130,7 +131,7 @@ def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
             default_isl=settings["isl"],
             default_osl=settings["osl"],
         )
-        plugins.append(ThroughputPropose(_perf(settings), sizing, roles, floor=effective["load_enabled"]))
+        plugins.append(ThroughputPropose(perf_model(settings), sizing, roles, floor=effective["load_enabled"]))
     if effective["load_enabled"]:
         plugins.append(
             LoadPropose(
