@@ -26,9 +26,9 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-# The optional [prophet] extra must resolve together with everything else (python-dateutil clash).
+# The optional extras ([prophet]: a python-dateutil clash; [otlp]) must resolve together with everything else.
 deps-check: $(STAMP)
-	$(BIN)/python -m pip install --dry-run --quiet -e sdk -e plugins -e ".[prophet]"
+	$(BIN)/python -m pip install --dry-run --quiet -e sdk -e plugins -e ".[prophet,otlp]"
 
 test: lint typecheck deps-check unit
 

@@ -21,6 +21,7 @@ from .daemon import Planner, planned_base_cadence
 from .errors import ConfigError, PlannerError
 from .health import health_routes
 from .http_server import Route, serve_routes
+from .observability.dashboard import dashboard_routes
 from .observability.logs import configure_logging
 from .pipeline.record import to_jsonable
 from .sim.metrics import FrontendMetrics, serve_frontend_metrics
@@ -172,7 +173,11 @@ def _replay(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, trace.name, results, oracle, args.rate_scale)
     if args.report:
-        write_html(args.report, trace.name, results, oracle)
+        try:
+            write_html(args.report, trace.name, results, oracle, configs[0][1].ttft_ms, configs[0][1].itl_ms)
+        except OSError as exc:
+            print(f"planner: cannot write the report {args.report}: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 
@@ -227,8 +232,12 @@ async def _run(config: PlannerConfig) -> None:
         if isinstance(clock, ScaledClock):
             clock.restart()  # loading plugins took wall time the simulated deployment must not see
         group.start_soon(_stop_on_signals, planner, group.cancel_scope)
-        for port, routes in _http_routes(planner).items():
-            await group.start(serve_routes, routes, config.health_host, port)
+        for (host, port), (what, routes) in _http_routes(planner).items():
+            try:
+                await group.start(serve_routes, routes, host, port)
+            except OSError as exc:  # observability never stops the planner deciding
+                log.error("%s: cannot listen on %s:%d (%s); the planner runs without it", what, host, port,
+                          exc.strerror or exc)  # fmt: skip
         if planner.world is not None:
             world_end = planner.world.trace.duration
             group.start_soon(_stop_after, planner, clock, config.simulation.duration_seconds or world_end)
@@ -251,15 +260,24 @@ async def _run(config: PlannerConfig) -> None:
         group.cancel_scope.cancel()
 
 
-def _http_routes(planner: Planner) -> dict[int, dict[str, Route]]:
-    """Probes on `health_port`, the planner's metrics on `metric_reporting_prometheus_port` (one
-    server when they are the same port)."""
+def _http_routes(planner: Planner) -> dict[tuple[str, int], tuple[str, dict[str, Route]]]:
+    """Probes on `health_port`, the planner's metrics on `metric_reporting_prometheus_port`, the
+    live dashboard on `live_dashboard_port` (one server where they share an address)."""
     config = planner.config
-    served: dict[int, dict[str, Route]] = {}
+    served: dict[tuple[str, int], tuple[str, dict[str, Route]]] = {}
+
+    def add(what: str, host: str, port: int, routes: dict[str, Route]) -> None:
+        names, known = served.get((host, port), ("", {}))
+        served[(host, port)] = (f"{names} and {what}" if names else what, {**known, **routes})
+
     if config.health_port is not None:
-        served.setdefault(config.health_port, {}).update(health_routes(planner))
+        add("health_port", config.health_host, config.health_port, health_routes(planner))
     if config.metric_reporting_prometheus_port:
-        served.setdefault(config.metric_reporting_prometheus_port, {}).update(planner.metrics.routes())
+        add("metric_reporting_prometheus_port", config.health_host, config.metric_reporting_prometheus_port,
+            planner.metrics.routes())  # fmt: skip
+    if config.live_dashboard_port:
+        routes = dashboard_routes(planner, planner.clock.unscaled().monotonic)
+        add("live_dashboard_port", config.live_dashboard_host, config.live_dashboard_port, routes)
     return served
 
 

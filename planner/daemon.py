@@ -20,7 +20,9 @@ from .config import PlannerConfig
 from .connectors.base import Connector
 from .errors import ConfigError, ConnectorError, PlannerError
 from .loading import FoundPlugin, discover_plugins
+from .observability.history import History, snapshot_of
 from .observability.metrics import PlannerMetrics
+from .observability.periodic import PeriodicReports
 from .observability.tracing import TickTracer
 from .observability.tracing import tracer_provider as tracer_provider_for
 from .pipeline.decision_ids import DecisionIdStore
@@ -98,6 +100,10 @@ class Planner:
         self.remote: RegistryServer | None = None
         self.election: LeaseElection | None = None
         self.metrics = PlannerMetrics(config, self.registry, self._leading, self.clock.unscaled().monotonic)
+        self.history = History()
+        self.reports = (
+            PeriodicReports(config, self.history, self.clock) if config.report_interval_hours is not None else None
+        )
         self._closed = False
         self._entered = False
 
@@ -201,9 +207,11 @@ class Planner:
         """Tick until `stop()` (or `max_ticks`); the first tick starts at once."""
         if self._closed:
             raise PlannerError("this planner is closed")
-        if self.remote is None and self.election is None:
+        if self.remote is None and self.election is None and self.reports is None:
             return await self.scheduler.run(max_ticks=max_ticks)
         async with anyio.create_task_group() as group:
+            if self.reports is not None:
+                group.start_soon(self.reports.run)
             if self.remote is not None:
                 group.start_soon(self.remote.service.evict_forever)
             if self.election is not None:
@@ -245,6 +253,8 @@ class Planner:
         await self.connector.aclose()
         if self._recorder is not None:
             self._recorder.close()
+        if self.reports is not None:
+            self.reports.write_now()  # the ticks since the last report, so a stop loses none
         if self._own_provider and self.tracer.provider is not None:
             # Flushes what is batched; an exporter that cannot reach its endpoint gives up in seconds.
             await anyio.to_thread.run_sync(self.tracer.provider.shutdown)
@@ -258,6 +268,7 @@ class Planner:
         if self.scheduler.stats.jitter_seconds and record.tick_id == self.scheduler.stats.ticks:
             record.start_lag_ms = self.scheduler.stats.jitter_seconds[-1] * 1000.0
         self.metrics.observe_record(record)
+        self.history.add(snapshot_of(record, self.config))
         if self._recorder is not None:
             self._recorder.write(record)
         ids = {"tick_id": record.tick_id, "decision_id": record.decision_id, "outcome": record.outcome}

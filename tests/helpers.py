@@ -170,6 +170,7 @@ def planner(
     *plugins: Any,
     connector: InMemoryConnector | None = None,
     records: list[TickRecord] | None = None,
+    tracer_provider: Any = None,
     **config_overrides: Any,
 ) -> Planner:
     """A planner on the virtual clock with only `plugins`; tick records go to `records`."""
@@ -180,6 +181,7 @@ def planner(
         plugins=plugins,
         discover=False,
         on_record=None if records is None else records.append,
+        tracer_provider=tracer_provider,
     )
 
 

@@ -75,14 +75,14 @@ def registry_config(directory: Path, **registration: Any) -> PlannerConfig:
 
 
 @asynccontextmanager
-async def running_planner(directory: Path, **registration: Any) -> AsyncIterator[Harness]:
+async def running_planner(directory: Path, tracer_provider: Any = None, **registration: Any) -> AsyncIterator[Harness]:
     os.environ.setdefault("PLANNER_TEST_TOKENS", f"{TOKEN},another-token")
     clock = WallClock()
     connector = InMemoryConnector(clock, {Role.PREFILL: 1, Role.DECODE: 1})
     records: list[TickRecord] = []
     planner = Planner(
         registry_config(directory, **registration), clock=clock, connector=connector, discover=False,
-        on_record=records.append,
+        on_record=records.append, tracer_provider=tracer_provider,
     )  # fmt: skip
     async with planner, anyio.create_task_group() as group:
         assert planner.remote is not None

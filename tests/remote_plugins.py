@@ -182,6 +182,44 @@ async def register_by_hand(
     await anyio.sleep(3600)
 
 
+class Traced(ProposePlugin):
+    """A floor whose work is a span of its own (under the SDK's server span, so under the planner's tick)."""
+
+    def __init__(self, plugin_id: str) -> None:
+        self.spec = spec(plugin_id, Stage.PROPOSE)
+
+    def propose(self, ctx: TickContext) -> ProposeResult:
+        from opentelemetry import trace
+
+        with trace.get_tracer("traced_plugin").start_as_current_span("traced plugin work"):
+            return ProposeResult.at_least({Role.DECODE: 2}, reason="traced floor")
+
+
+def trace_to_file(path: str) -> None:
+    """What a plugin author does to see their spans: a provider, here writing each span as a JSON line."""
+    import json
+    from collections.abc import Sequence
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    class JsonLines(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            with open(path, "a", encoding="utf-8") as out:
+                for span in spans:
+                    context, parent = span.get_span_context(), span.parent
+                    out.write(json.dumps({
+                        "name": span.name, "trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}",
+                        "parent_id": None if parent is None else f"{parent.span_id:016x}",
+                    }) + "\n")  # fmt: skip
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(JsonLines()))
+    trace.set_tracer_provider(provider)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("kind")
@@ -200,6 +238,9 @@ def main() -> None:
     }  # fmt: skip
     if args.kind in kinds:
         run(kinds[args.kind](args.id), args.planner, token=args.token, token_file=args.token_file)
+    elif args.kind == "traced":
+        trace_to_file(os.environ["PLANNER_TEST_SPANS"])
+        run(Traced(args.id), args.planner, token=args.token)
     elif args.kind == "paced_floor":
         anyio.run(serve_and_report, PacedFloor(args.id, args.interval or 10.0, args.decode), args.planner, args.token)
     elif args.kind == "wrong_stage":

@@ -14,6 +14,7 @@ from planner_sdk import Role
 from ..clock import VirtualClock
 from ..config import PlannerConfig
 from ..daemon import Planner
+from ..observability.history import Snapshot, snapshot_of
 from ..pipeline.record import TickRecord
 from .oracle import OracleResult, oracle_sizing
 from .score import LatencyScore, score_requests
@@ -49,10 +50,12 @@ class ReplayResult(LatencyScore):
     cuts: dict[str, int] = field(default_factory=dict)  # targets safety changed, by reason
     cut_decisions: int = 0  # ticks whose targets were cut by the budget, the change cap or min endpoints
     timeline: list[ReplicaPoint] = field(default_factory=list, repr=False)
+    snapshots: list[Snapshot] = field(default_factory=list, repr=False)  # every tick, for the report
 
     def as_json(self) -> dict[str, object]:
         data = asdict(self)
         data.pop("timeline")
+        data.pop("snapshots")
         return data
 
 
@@ -60,6 +63,7 @@ async def _run(
     config: PlannerConfig,
     trace: Trace,
     timeline: list[ReplicaPoint],
+    snapshots: list[Snapshot],
     cuts: dict[str, int],
     progress: Progress | None,
 ) -> tuple[SimulatedDeployment, int]:
@@ -74,6 +78,7 @@ async def _run(
         for cut in record.cuts:
             cuts[cut.reason] = cuts.get(cut.reason, 0) + 1
         cut_decisions += any(cut.reason in DECISION_CUTS for cut in record.cuts)
+        snapshots.append(snapshot_of(record, config))
         replicas = world.cluster.replicas()
         timeline.append(
             ReplicaPoint(world.cluster.now, replicas[Role.PREFILL].expected, replicas[Role.DECODE].expected)
@@ -105,8 +110,9 @@ def replay_config(
     """
     started = time.perf_counter()
     timeline: list[ReplicaPoint] = []
+    snapshots: list[Snapshot] = []
     cuts: dict[str, int] = {}
-    world, cut_decisions = anyio.run(_run, config, trace, timeline, cuts, progress)
+    world, cut_decisions = anyio.run(_run, config, trace, timeline, snapshots, cuts, progress)
     cluster = world.cluster
     cluster.advance_to(trace.duration)
     gpu_hours = cluster.gpu_seconds(trace.duration) / 3600.0
@@ -124,6 +130,7 @@ def replay_config(
         cuts=cuts,
         cut_decisions=cut_decisions,
         timeline=timeline,
+        snapshots=snapshots,
     )
 
 

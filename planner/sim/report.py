@@ -8,6 +8,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..observability.charts import OracleLine, Run
+from ..observability.report import render_report, write_report
 from .oracle import OracleResult
 from .replay import ReplayResult
 
@@ -75,63 +77,23 @@ def write_json(
     Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
-def _polyline(points: list[tuple[float, float]], x_max: float, y_max: float, color: str, step: bool = True) -> str:
-    width, height = 760.0, 160.0
-    coords: list[str] = []
-    for i, (x, y) in enumerate(points):
-        px, py = 40 + x / x_max * width, 10 + height - y / y_max * height
-        if step and i:
-            coords.append(f"{px:.1f},{10 + height - points[i - 1][1] / y_max * height:.1f}")
-        coords.append(f"{px:.1f},{py:.1f}")
-    return f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{" ".join(coords)}"/>'
-
-
-def write_html(path: str | Path, trace: str, results: Sequence[ReplayResult], oracle: OracleResult | None) -> None:
-    """One table and, per config, its prefill/decode replicas over time against the oracle's."""
+def write_html(
+    path: str | Path, trace: str, results: Sequence[ReplayResult], oracle: OracleResult | None,
+    ttft_ms: float | None = None, itl_ms: float | None = None,
+) -> None:  # fmt: skip
+    """One page comparing the configs: the table, then replicas per role against the oracle's,
+    latency observed and estimated against the targets, load observed and predicted, decisions."""
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r)) + "</tr>" for r in results)
     head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in _COLUMNS)
-    charts = []
-    for r in results:
-        points = r.timeline or []
-        if not points:
-            continue
-        x_max = max(p.t for p in points) or 1.0
-        oracle_p: list[tuple[float, float]] = []
-        oracle_d: list[tuple[float, float]] = []
-        if oracle is not None:
-            for w in oracle.windows:
-                oracle_p.append((w.index * oracle.window_s, w.prefill))
-                oracle_d.append((w.index * oracle.window_s, w.decode))
-        y_max = (
-            max([p.prefill for p in points] + [p.decode for p in points] + [v for _, v in oracle_p + oracle_d] + [1])
-            * 1.1
-        )
-        lines = [
-            _polyline([(p.t, p.prefill) for p in points], x_max, y_max, "#1f77b4"),
-            _polyline([(p.t, p.decode) for p in points], x_max, y_max, "#ff7f0e"),
-        ]
-        if oracle_p:
-            lines.append(
-                _polyline(oracle_p, x_max, y_max, "#1f77b4").replace(
-                    'stroke-width="1.5"', 'stroke-width="1" stroke-dasharray="4 3"'
-                )
-            )
-            lines.append(
-                _polyline(oracle_d, x_max, y_max, "#ff7f0e").replace(
-                    'stroke-width="1.5"', 'stroke-width="1" stroke-dasharray="4 3"'
-                )
-            )
-        charts.append(
-            f"<h3>{html.escape(r.name)}</h3><svg width='820' height='190' style='background:#fafafa'>"
-            f"{''.join(lines)}<text x='40' y='185' font-size='11'>0 s</text>"
-            f"<text x='760' y='185' font-size='11'>{x_max:.0f} s</text>"
-            f"<text x='2' y='20' font-size='11'>{y_max / 1.1:.0f}</text></svg>"
-        )
-    legend = "<p>Solid: expected replicas (blue prefill, orange decode). Dashed: the oracle's per-window sizing.</p>"
-    page = (
-        f"<!doctype html><meta charset='utf-8'><title>planner replay: {html.escape(trace)}</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}</style>"
-        f"<h1>Replay of {html.escape(trace)}</h1><table><tr>{head}</tr>{rows}</table>{legend}{''.join(charts)}"
-    )
-    Path(path).write_text(page, encoding="utf-8")
+    lines: list[OracleLine] = []
+    if oracle is not None:
+        for role in ("prefill", "decode"):
+            points = [(w.index * oracle.window_s, getattr(w, role)) for w in oracle.windows]
+            if oracle.windows:  # hold the last window's fleet to its end
+                points.append(((oracle.windows[-1].index + 1) * oracle.window_s, int(points[-1][1])))
+            lines.append(OracleLine(role, points))
+    runs = [Run(r.name, r.snapshots) for r in results]
+    summary = f"<table id='results'><tr>{head}</tr>{rows}</table>"
+    page = render_report(f"Replay of {trace}", runs, ttft_ms=ttft_ms, itl_ms=itl_ms, oracle=lines,
+                         summary_html=summary)  # fmt: skip
+    write_report(path, page)
