@@ -35,9 +35,13 @@ def _name(run: Run, what: str, several: bool) -> str:
     return f"{run.name}: {what}" if several else what
 
 
+FEW_POINTS = 60  # fewer ticks than this are marked too: a lone tick is no line at all
+
+
 def _line(x: list[float], y: list[Any], name: str, colour: str, dash: str, **extra: Any) -> dict[str, Any]:
-    trace = {"type": "scatter", "mode": "lines", "x": x, "y": y, "name": name, "connectgaps": False,
-             "line": {"color": colour, "dash": dash, "shape": "hv", "width": 1.8}}  # fmt: skip
+    mode = "lines+markers" if len(x) < FEW_POINTS else "lines"
+    trace = {"type": "scatter", "mode": mode, "x": x, "y": y, "name": name, "connectgaps": False,
+             "line": {"color": colour, "dash": dash, "shape": "hv", "width": 1.8}, "marker": {"size": 4}}  # fmt: skip
     trace.update(extra)
     return trace
 
@@ -47,7 +51,7 @@ def _layout(title: str, y_title: str, **extra: Any) -> dict[str, Any]:
         "title": {"text": title}, "height": 320, "margin": {"l": 60, "r": 20, "t": 40, "b": 40},
         "xaxis": {"title": {"text": "time (s)"}},
         "yaxis": {"title": {"text": y_title}, "rangemode": "tozero"},
-        "legend": {"orientation": "h", "y": -0.2}, "hovermode": "x unified",
+        "hovermode": "x unified",
     }  # fmt: skip
     layout.update(extra)
     return layout
@@ -142,6 +146,10 @@ def _decisions(runs: Sequence[Run]) -> dict[str, Any]:
         })  # fmt: skip
     layout = _layout("Decisions (hover for the reasons)", "", height=120 + 40 * len(runs), hovermode="closest")
     layout["yaxis"] = {"type": "category"}
+    if not any(trace["x"] for trace in data):
+        layout["annotations"] = [{"text": "no decision yet: every tick kept the fleet", "showarrow": False,
+                                  "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}]  # fmt: skip
+        layout["xaxis"] = {**layout["xaxis"], "visible": False}
     return {"data": data, "layout": layout}
 
 
@@ -188,7 +196,8 @@ def figures(
     }
     if wall_clock:
         for chart in charts.values():
-            chart["layout"]["xaxis"] = {"type": "date", "title": {"text": "time (UTC)"}}
+            shown = chart["layout"]["xaxis"].get("visible", True)
+            chart["layout"]["xaxis"] = {"type": "date", "title": {"text": "time (UTC)"}, "visible": shown}
             for trace in chart["data"]:
                 trace["x"] = [x * 1000.0 for x in trace["x"]]
     return charts

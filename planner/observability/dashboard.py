@@ -70,7 +70,7 @@ def dashboard_state(source: DashboardSource, wall_now: float) -> dict[str, Any]:
 
 _PAGE = """<!doctype html><html><head><meta charset='utf-8'><title>planner: live</title>
 <style>{style} #health.ok{{color:#2a7d2a}} #health.bad{{color:#b22}}</style>
-<script src='plotly.min.js'></script></head><body>
+<link rel='icon' href='data:,'><script src='plotly.min.js'></script></head><body>
 <h1>planner: live</h1>
 <p>Tick <b id='tick'>-</b>, <span id='outcome'>-</span>. Health: <b id='health'>-</b></p>
 <p id='reason' style='font-size:13px;color:#555'></p>

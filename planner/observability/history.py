@@ -83,7 +83,8 @@ def _reason(record: TickRecord) -> str:
     return "; ".join(parts)
 
 
-def snapshot_of(record: TickRecord, config: PlannerConfig) -> Snapshot:
+def snapshot_of(record: TickRecord, config: PlannerConfig, t: float | None = None) -> Snapshot:
+    """The tick as charts draw it, at `t` (default: the record's epoch time)."""
     replicas = record.replicas or {}
     observed: dict[str, float] = {}
     traffic = record.observations.traffic if record.observations is not None else None
@@ -109,7 +110,7 @@ def snapshot_of(record: TickRecord, config: PlannerConfig) -> Snapshot:
         else None
     )
     return Snapshot(
-        t=record.time,
+        t=record.time if t is None else t,
         tick_id=record.tick_id,
         outcome=record.outcome,
         decision_id=record.decision_id,

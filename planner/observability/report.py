@@ -67,7 +67,7 @@ def render_report(
     divs = "".join(f"<div id='chart-{name}' class='chart'></div>" for name in FIGURE_IDS)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{PAGE_STYLE}</style><script>{plotly_js()}</script></head><body>"
+        f"<link rel='icon' href='data:,'><style>{PAGE_STYLE}</style><script>{plotly_js()}</script></head><body>"
         f"<h1>{html.escape(title)}</h1>{summary_html}{divs}<h2>Decisions</h2>{decisions_table(runs)}"
         f"<script>const figures={_json(charts)};"
         "for(const [name,fig] of Object.entries(figures)){"

@@ -78,7 +78,7 @@ async def _run(
         for cut in record.cuts:
             cuts[cut.reason] = cuts.get(cut.reason, 0) + 1
         cut_decisions += any(cut.reason in DECISION_CUTS for cut in record.cuts)
-        snapshots.append(snapshot_of(record, config))
+        snapshots.append(snapshot_of(record, config, t=clock.monotonic()))  # seconds into the trace
         replicas = world.cluster.replicas()
         timeline.append(
             ReplicaPoint(world.cluster.now, replicas[Role.PREFILL].expected, replicas[Role.DECODE].expected)
