@@ -4,8 +4,11 @@
 
 Overhead: one tick through all stages with 10 in-process no-op plugins per stage (observe,
 predict, propose, clamp; the proposers accept, so apply is not reached), timed with
-perf_counter. Jitter: 1,000 ticks at a 10 ms base on the real clock; how late each tick
-started, and how far the last tick is from t0 + k*base (cumulative drift).
+perf_counter; once with tracing off (the default) and once with an OpenTelemetry SDK provider
+batching every span (45 per tick) to an exporter that drops them.
+
+Jitter: 1,000 ticks at a 10 ms base on the real clock; how late each tick started, and how far
+the last tick is from t0 + k*base (cumulative drift).
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from fractions import Fraction
 
 import anyio
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from planner import InMemoryConnector, Planner, PlannerConfig, WallClock
 from planner_sdk import (
@@ -76,11 +82,24 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def measure_overhead(ticks: int) -> list[float]:
+class DroppingExporter(SpanExporter):
+    """Takes spans off the batch queue and forgets them: the planner's side of tracing, alone."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.spans += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+async def measure_overhead(ticks: int, provider: TracerProvider | None = None) -> list[float]:
     clock = WallClock()
     connector = InMemoryConnector(clock, {Role.PREFILL: 1, Role.DECODE: 1})
-    config = PlannerConfig(environment="virtual")
-    async with Planner(config, clock=clock, connector=connector, plugins=noop_plugins(10, 5.0), discover=False) as p:
+    config = PlannerConfig(environment="virtual", tracing={"exporter": "none"})
+    plugins = noop_plugins(10, 5.0)
+    async with Planner(config, clock=clock, connector=connector, plugins=plugins, discover=False,
+                       tracer_provider=provider) as p:  # fmt: skip
         samples = []
         for k in range(ticks + 50):
             started = time.perf_counter()
@@ -110,10 +129,19 @@ def main() -> None:
     args = parser.parse_args()
 
     overhead = anyio.run(measure_overhead, args.ticks)
+    exporter = DroppingExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=200_000))  # ticks back to back
+    traced = anyio.run(measure_overhead, args.ticks, provider)
+    provider.shutdown()
     jitter, drift = anyio.run(measure_jitter, 1000, 0.01)
     figures = {
         "overhead_p50_us": round(percentile(overhead, 50), 1),
         "overhead_p99_us": round(percentile(overhead, 99), 1),
+        "overhead_traced_p50_us": round(percentile(traced, 50), 1),
+        "overhead_traced_p99_us": round(percentile(traced, 99), 1),
+        "tracing_cost_p50_us": round(percentile(traced, 50) - percentile(overhead, 50), 1),
+        "spans_exported": exporter.spans,
         "jitter_p50_ms": round(percentile(jitter, 50), 3),
         "jitter_p99_ms": round(percentile(jitter, 99), 3),
         "drift_ms": round(drift, 3),
@@ -121,6 +149,9 @@ def main() -> None:
     print(f"{'measure':<44} {'value':>10}")
     print(f"{'tick overhead, 40 no-op plugins, p50 (us)':<44} {figures['overhead_p50_us']:>10}")
     print(f"{'tick overhead, 40 no-op plugins, p99 (us)':<44} {figures['overhead_p99_us']:>10}")
+    print(f"{'  with tracing on, p50 (us)':<44} {figures['overhead_traced_p50_us']:>10}")
+    print(f"{'  with tracing on, p99 (us)':<44} {figures['overhead_traced_p99_us']:>10}")
+    print(f"{'  spans exported':<44} {figures['spans_exported']:>10}")
     print(f"{'tick start jitter @10 ms base, p50 (ms)':<44} {figures['jitter_p50_ms']:>10}")
     print(f"{'tick start jitter @10 ms base, p99 (ms)':<44} {figures['jitter_p99_ms']:>10}")
     print(f"{'cumulative drift over 1,000 ticks (ms)':<44} {figures['drift_ms']:>10}")

@@ -103,21 +103,31 @@ async def run_plugin(
     decision: Decision | None = None,
 ) -> CallOutcome:
     """Run the plugin if it is due and its requirements are met; else apply its hold policy."""
+    plugin_token = current_plugin_id.set(entry.id)
+    try:
+        if settings.tracer.enabled:
+            outcome = await _traced_call(entry, ctx, slot, settings, decision)
+        else:
+            outcome = await _call(entry, ctx, slot, settings, decision)
+    finally:
+        current_plugin_id.reset(plugin_token)
+    settings.traces.append(outcome.trace)
+    return outcome
+
+
+async def _traced_call(
+    entry: RegisteredPlugin, ctx: TickContext, slot: Fraction, settings: CallSettings, decision: Decision | None
+) -> CallOutcome:
     attributes = {"plugin.id": entry.id, "plugin.stage": entry.spec.stage.value, "plugin.source": entry.source,
                   "plugin.timeout_seconds": entry.timeout_seconds}  # fmt: skip
-    plugin_token = current_plugin_id.set(entry.id)
     with settings.tracer.span(f"plugin {entry.id}", attributes) as span:
+        assert span is not None
         try:
             outcome = await _call(entry, ctx, slot, settings, decision)
         except BaseException:
-            if span is not None:  # the tick's deadline cut the call off
-                describe_call(span, settings.traces[-1])
+            describe_call(span, settings.traces[-1])  # the tick's deadline cut the call off
             raise
-        finally:
-            current_plugin_id.reset(plugin_token)
-        if span is not None:
-            describe_call(span, outcome.trace)
-    settings.traces.append(outcome.trace)
+        describe_call(span, outcome.trace)
     return outcome
 
 
