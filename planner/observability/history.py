@@ -60,7 +60,7 @@ def proposal_estimates(record: TickRecord) -> dict[str, float]:
 def decided_by(record: TickRecord, role_name: str) -> str:
     """Who set this role's target: safety (with the cut's reason), a clamp, or the proposer whose
     target the merged proposal took; `none` when no proposer spoke for the role."""
-    for cut in record.cuts:
+    for cut in reversed(record.cuts):  # the last cut of the role is the one that set its target
         if cut.role.value == role_name:
             return f"safety:{cut.reason}"
     proposal = {r.value: n for r, n in (record.proposal or {}).items()}
