@@ -185,3 +185,17 @@ def test_the_replay_command_refuses_a_profile_that_does_not_load(
     ])  # fmt: skip
     assert code == 2
     assert "no prefill profiling data" in capsys.readouterr().err
+
+
+def test_a_report_that_cannot_be_written_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    code = main([
+        "replay", "--trace", str(DATA / "mooncake_conversation_head300.jsonl"), "--no-oracle",
+        "--set", "optimization_target=sla", "--report", str(blocked / "report.html"),
+    ])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"planner: cannot write the report {blocked / 'report.html'}")

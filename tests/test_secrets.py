@@ -1,5 +1,6 @@
 """Secrets stay secret: the registry's bearer token never shows in the logs, the tick records (as
-the decision record writes them) or `/metrics` while plugins register with it and without it, and
+the decision record writes them), `/metrics`, the traces or the live dashboard while plugins
+register with it and without it, and
 `validate-config` never prints the Prometheus bearer token."""
 
 from __future__ import annotations
@@ -9,10 +10,14 @@ import logging
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import generate_latest
 from remote_harness import TOKEN, running_planner
 
 from planner.cli import main
+from planner.observability.dashboard import dashboard_state
 from planner.pipeline.record import to_jsonable
 
 pytestmark = pytest.mark.e2e
@@ -23,13 +28,19 @@ BEARER = "prometheus-bearer-9f8e7d"
 @pytest.mark.anyio
 async def test_no_secret_reaches_a_log_the_record_or_metrics(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    async with running_planner(tmp_path) as h:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    async with running_planner(tmp_path, tracer_provider=provider) as h:
         h.start_plugin("floor", "with_token")
         await h.wait_for(lambda: any(c.status == "ok" for c in h.calls_of("with_token")), what="a call")
         h.start_plugin("floor", "wrong_token", token="not-" + TOKEN)
         await h.wait_for(lambda: "wrong_token" in caplog.text, what="the refusal logged")
         exposed = generate_latest(h.planner.metrics.registry).decode()
-    seen = caplog.text + exposed + "".join(json.dumps(to_jsonable(r)) for r in h.records)  # as the record writes them
+        exposed += json.dumps(dashboard_state(h.planner, 0.0))
+    traced = "".join(f"{s.name}{dict(s.attributes or {})}{s.status.description}" for s in spans.get_finished_spans())
+    assert "plugin with_token" in traced  # the spans were there to look through
+    seen = caplog.text + exposed + traced + "".join(json.dumps(to_jsonable(r)) for r in h.records)
     assert TOKEN not in seen
     assert "with_token" in caplog.text  # the logs were there to look through
 

@@ -14,8 +14,9 @@ from ..pipeline.record import TickRecord
 
 __all__ = ["Snapshot", "History", "snapshot_of", "proposal_estimates", "decided_by"]
 
-DEFAULT_KEEP = 50_000
-"""Snapshots a daemon keeps for its reports and dashboard: about six days of 10 s ticks (~20 MB)."""
+DEFAULT_KEEP = 10_000
+"""Snapshots a daemon keeps for its reports and dashboard (~1.7 kB each, ~17 MB): a week of 60 s
+ticks, 28 hours of 10 s ones; a report interval longer than that reports the ticks kept."""
 
 
 @dataclass(frozen=True, slots=True)
