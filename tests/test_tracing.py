@@ -171,3 +171,41 @@ def test_a_remote_plugins_own_span_lands_inside_the_planners_call_to_it(tmp_path
     assert server["parent_id"] in ours, "the plugin's server span is not under one of the planner's call spans"
     call = ours[server["parent_id"]]
     assert server["trace_id"] == f"{call.context.trace_id:032x}"
+
+
+def test_otlp_spans_reach_a_collector_named_by_the_standard_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real gRPC OTLP endpoint (the collector's TraceService, in this process) receives the ticks."""
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+    received: list[object] = []
+
+    class Collector(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+        def Export(self, request: object, context: object) -> object:
+            received.append(request)
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Collector(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+        provider = tracer_provider(TracingConfig(exporter="otlp", service_name="planner-test"))
+        assert provider is not None
+        run_ticks(provider, Propose("fixed", set_targets(2, 2), interval=10.0), ticks=2)
+        assert provider.force_flush(timeout_millis=10_000)
+        provider.shutdown()
+    finally:
+        server.stop(None)
+    names, services = [], set()
+    for request in received:
+        for resource_spans in request.resource_spans:  # type: ignore[attr-defined]
+            services |= {a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"}
+            names += [span.name for scope in resource_spans.scope_spans for span in scope.spans]
+    assert services == {"planner-test"}
+    assert names.count("planner.tick") == 2
+    assert "plugin fixed" in names

@@ -111,7 +111,7 @@ class TickPipeline:
         started = clock.monotonic()
         deadline = started + self.config.scheduling.tick_max_duration_seconds
         record = TickRecord(tick_id=tick_id, time=clock.now(), slot_seconds=float(slot), skipped_slots=skipped_slots)
-        attributes = {"planner.tick_id": tick_id, "planner.slot_seconds": float(slot),
+        attributes = {"planner.tick_id": tick_id, "planner.slot_seconds": float(slot), "planner.time": record.time,
                       "planner.deadline_seconds": self.config.scheduling.tick_max_duration_seconds}  # fmt: skip
         tick_token = current_tick_id.set(tick_id)
         with self.tracer.span("planner.tick", attributes) as span:
