@@ -151,6 +151,26 @@ def test_forecast_misses_at_the_horizon_become_a_margin() -> None:
     assert errors.margin() == pytest.approx(60.0 - 1.28 * 10.0)  # less a forecast of 100's Poisson noise
 
 
+def step_then_right_forecasts(errors: ForecastErrors) -> None:
+    """Three intervals 500 above the forecast (a step the forecasts had not seen), then eight on it."""
+    for tick in range(11):
+        errors.remember(60.0 * tick, [100.0])
+        errors.observe(60.0 * (tick + 1), 600.0 if tick < 3 else 100.0, first=1, last=1)
+
+
+def test_on_smooth_traffic_a_step_the_forecasts_absorbed_stops_costing_a_margin() -> None:
+    errors = ForecastErrors(60.0)
+    step_then_right_forecasts(errors)
+    assert errors.margin(burstiness=1.0) == 0.0  # the last six forecasts were right
+
+
+def test_on_bursty_traffic_past_misses_keep_their_margin() -> None:
+    errors = ForecastErrors(60.0)
+    step_then_right_forecasts(errors)
+    assert errors.margin(burstiness=3.0) == pytest.approx(500.0 - 1.28 * 10.0)  # bursts come back
+    assert 0.0 < errors.margin(burstiness=1.5) < errors.margin(burstiness=3.0)
+
+
 def test_a_forecast_that_came_true_within_poisson_noise_needs_no_margin() -> None:
     errors = ForecastErrors(60.0)
     for tick in range(12):

@@ -194,12 +194,30 @@ class ForecastErrors:
     def remember(self, now: float, path: list[float]) -> None:
         self._paths.appendleft((now, list(path)))
 
-    def margin(self) -> float:
-        """Requests per interval to add to a forecast (0 until enough misses are known)."""
+    def margin(self, burstiness: float = 1.0) -> float:
+        """Requests per interval to add to a forecast (0 until enough misses are known).
+
+        On smooth (Poisson-like) arrivals a miss comes from the load changing shape, a step or a
+        turn, which the forecasts absorb within a horizon or two: only the recent misses say how
+        wrong they are now (a quartile of the last six). Bursty arrivals miss at random and again:
+        the whole memory counts, at its 90th percentile. Between the two, the margin is blended by
+        how bursty the traffic reads (`burstiness` 1: Poisson; 2 and more: bursty)."""
         if len(self._misses) < 5:
             return 0.0
-        ordered = sorted(self._misses)
-        return max(0.0, ordered[min(len(ordered) - 1, math.ceil(self.quantile * len(ordered)) - 1)])
+        recent = list(self._misses)[-SMOOTH_KEEP:]
+        smooth = _quantile(recent, SMOOTH_QUANTILE)
+        bursty = _quantile(list(self._misses), self.quantile)
+        weight = min(1.0, max(0.0, burstiness - 1.0))
+        return max(0.0, smooth + weight * (bursty - smooth))
+
+
+SMOOTH_KEEP = 6
+SMOOTH_QUANTILE = 0.75
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
 class ThroughputPropose(ProposePlugin):
@@ -305,7 +323,7 @@ class ThroughputPropose(ProposePlugin):
         first, last = self.horizon()
         path = ctx.predictions.requests_ahead(last) or [num]
         self.errors.remember(ctx.now, path)
-        margin = self.errors.margin()
+        margin = self.errors.margin(self.burstiness)
         path = [n + margin for n in path]
         path[first - 1] += self._backlog_requests(ctx, num / s.interval_s, isl)
         needs = [self.size(n, isl, osl) for n in path]
@@ -371,7 +389,7 @@ class ThroughputPropose(ProposePlugin):
         first, last = self.horizon()
         reason = (
             f"{s.sizing}: {num:.0f} req/{s.interval_s:g}s, ISL {isl:.0f}, OSL {osl:.0f}; sized for intervals "
-            f"{first}-{last} ahead (start-up {self.startup.seconds:.0f} s) with {self.errors.margin():.0f} more "
+            f"{first}-{last} ahead (start-up {self.startup.seconds:.0f} s) with {self.errors.margin(self.burstiness):.0f} more "
             "for forecast misses"
         )
         result = ProposeResult.at_least(targets, reason) if self.floor else ProposeResult.set(targets, reason=reason)
