@@ -389,8 +389,8 @@ class ThroughputPropose(ProposePlugin):
         first, last = self.horizon()
         reason = (
             f"{s.sizing}: {num:.0f} req/{s.interval_s:g}s, ISL {isl:.0f}, OSL {osl:.0f}; sized for intervals "
-            f"{first}-{last} ahead (start-up {self.startup.seconds:.0f} s) with {self.errors.margin(self.burstiness):.0f} more "
-            "for forecast misses"
+            f"{first}-{last} ahead (start-up {self.startup.seconds:.0f} s) with "
+            f"{self.errors.margin(self.burstiness):.0f} more for forecast misses"
         )
         result = ProposeResult.at_least(targets, reason) if self.floor else ProposeResult.set(targets, reason=reason)
         return result.with_estimates(*self.estimate(num, isl, osl, targets))
