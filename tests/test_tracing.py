@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import anyio
@@ -148,14 +147,17 @@ def test_an_unreachable_collector_is_one_line_while_ticks_go_on(
     assert "spans are dropped until it answers" in failures[0]
 
 
-def test_a_remote_plugins_own_span_lands_inside_the_planners_call_to_it(tmp_path: Path) -> None:
+def test_a_remote_plugins_own_span_lands_inside_the_planners_call_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Real processes: the planner's plugin-call span travels as `traceparent` in the gRPC metadata;
     the SDK's serve() opens a server span under it, and the plugin's own span nests under that."""
     spans_file = tmp_path / "plugin-spans.jsonl"
     provider, exporter = traced()
 
+    monkeypatch.setenv("PLANNER_TEST_SPANS", str(spans_file))  # the plugin process writes its spans here
+
     async def main() -> None:
-        os.environ["PLANNER_TEST_SPANS"] = str(spans_file)
         async with running_planner(tmp_path, tracer_provider=provider) as h:
             h.start_plugin("traced", "traced_floor")
             await h.wait_for(lambda: any(c.status == "ok" for c in h.calls_of("traced_floor")), within=20.0,
