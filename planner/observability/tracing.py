@@ -38,7 +38,8 @@ class TickTracer:
         if self._tracer is None:
             yield None
             return
-        # Cancellation is how a tick's deadline cuts a call: the span says so, not as an error.
+        # Cancellation is how a tick's deadline cuts a call: describe_call says so (outcome timeout);
+        # the CancelledError itself is no exception event.
         with self._tracer.start_as_current_span(name, attributes=attributes, record_exception=False) as span:
             yield span
 
