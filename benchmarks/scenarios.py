@@ -2,6 +2,7 @@
 
     python benchmarks/scenarios.py [--scenario NAME ...] [--target tight|loose] [--no-shared]
                                    [--peak-scale X] [--interval S] [--startup S] [--jobs N] [--json OUT]
+                                   [--policy static|dynamo|planner ...]
 
 Each scenario (planner/sim/scenarios.py: steady, steps, a ramp, periodic loads of 5 to 60 minutes,
 on-off bursts, decode-heavy and prefill-heavy mixes) runs at a tight target (close to what one H200
@@ -25,30 +26,32 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import PlannerError
-from planner.sim.compare import Comparison, compare_policies, judge
+from planner.sim.compare import POLICIES, Comparison, compare_policies, judge
 from planner.sim.scenarios import SCENARIOS, ScenarioError, scenario_trace
 from planner_plugins.traces import load_trace, scale_rate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from replay import TARGETS  # the shared traces and their targets
 
-Job = tuple[str, str, float, float, float, float, float, bool]
-"""(label, source, peak scale or rate scale, TTFT, ITL, interval, start-up, bursts)"""
+Job = tuple[str, str, float, float, float, float, float, bool, tuple[str, ...]]
+"""(label, source, peak scale or rate scale, TTFT, ITL, interval, start-up, bursts, policies)"""
 
 
 def _jobs(args: argparse.Namespace) -> list[Job]:
     jobs: list[Job] = []
+    policies = tuple(args.policy or POLICIES)
     for name in args.scenario or list(SCENARIOS):
         scenario = SCENARIOS[name]
         for target in args.target or ["tight", "loose"]:
             ttft, itl = getattr(scenario.mix, target)
             label = f"{name} ({target})"
             jobs.append((label, f"scenario:{name}", args.peak_scale, ttft, itl, args.interval, args.startup,
-                         scenario.bursts))  # fmt: skip
+                         scenario.bursts, policies))  # fmt: skip
     if not args.no_shared and not args.scenario:
         for name, (_, scale, ttft, itl) in sorted(TARGETS.items()):
             bursts = name == "azure_code"  # its spikes last seconds: shorter than any start-up
-            jobs.append((f"{name} x{scale:g}", f"shared:{name}", scale, ttft, itl, args.interval, args.startup, bursts))
+            jobs.append((f"{name} x{scale:g}", f"shared:{name}", scale, ttft, itl, args.interval, args.startup, bursts,
+                         policies))  # fmt: skip
         _, scale, ttft, _ = TARGETS["mooncake_conversation"]
         jobs.append((f"mooncake_conversation x{scale:g} ITL 30", "shared:mooncake_conversation", scale, ttft, 30.0,
                      args.interval, args.startup, False))  # fmt: skip
@@ -56,22 +59,23 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
 
 
 def run_job(job: Job) -> Comparison:
-    label, source, scale, ttft, itl, interval, startup, bursts = job
+    label, source, scale, ttft, itl, interval, startup, bursts, policies = job
     kind, name = source.split(":", 1)
     if kind == "scenario":
         scenario = SCENARIOS[name]
         trace = scenario_trace(replace(scenario, peak_rate=scenario.peak_rate * scale))
     else:
         trace = scale_rate(load_trace(TARGETS[name][0]), scale)
-    return compare_policies(label, trace, ttft, itl, interval_s=interval, startup_s=startup, bursts=bursts)
+    return compare_policies(label, trace, ttft, itl, interval_s=interval, startup_s=startup, bursts=bursts,
+                            policies=policies)  # fmt: skip
 
 
 def _row(c: Comparison) -> str:
     cells = [f"{c.label[:38]:<38}", f"{c.ttft_ms:>6g}", f"{c.itl_ms:>4g}", f"{c.oracle.gpu_hours:>6.2f}",
              f"{c.oracle.infeasible:>3}"]  # fmt: skip
-    for name in ("static", "dynamo", "planner"):
-        r = c.results[name]
-        cells.append(f"{c.ratio(name):>5.2f} {100 * r.sla_attainment:>6.2f}")
+    for name in POLICIES:
+        r = c.results.get(name)
+        cells.append(f"{'-':>12}" if r is None else f"{c.ratio(name):>5.2f} {100 * r.sla_attainment:>6.2f}")
     cells.append(f"{c.actions_per_startup('planner'):>5.2f}")
     cells.append(f"{c.results['planner'].cut_decisions:>3}")
     checks = judge(c)
@@ -94,6 +98,9 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=60.0, help="throughput_adjustment_interval_seconds")
     parser.add_argument("--startup", type=float, default=120.0, help="simulated engine start-up delay, s")
     parser.add_argument("--jobs", type=int, default=2, help="processes to run rows in")
+    parser.add_argument("--policy", action="append", choices=POLICIES,
+                        help="default: all; `--policy planner` alone runs the suite in about a minute (Dynamo's "
+                             "ARIMA is the slow one), leaving out the checks against the others")  # fmt: skip
     parser.add_argument("--json", metavar="OUT")
     args = parser.parse_args()
     for flag, value, low in (("--peak-scale", args.peak_scale, 1e-3), ("--interval", args.interval, 1.0),

@@ -77,6 +77,14 @@ def test_a_comparison_scores_three_policies_against_one_oracle_and_names_its_mis
     assert "worse than static on cost and SLA" in failed
 
 
+def test_the_planner_alone_is_judged_without_the_checks_against_the_others() -> None:
+    trace = scenario_trace(replace(SCENARIOS["steady"], duration_s=300.0, peak_rate=4.0))
+    comparison = compare_policies("steady", trace, 1000.0, 40.0, startup_s=30.0, policies=("planner",))
+    assert set(comparison.results) == {"planner"}
+    comparison.results["planner"] = replace(comparison.results["planner"], sla_attainment=0.5)
+    assert judge(comparison).failed == ["SLA 50.0% < 99%"]
+
+
 def test_the_planner_policy_is_what_a_newcomer_writes() -> None:
     from planner.sim.compare import policy_configs
 
