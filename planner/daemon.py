@@ -100,7 +100,9 @@ class Planner:
         self.remote: RegistryServer | None = None
         self.election: LeaseElection | None = None
         self.metrics = PlannerMetrics(config, self.registry, self._leading, self.clock.unscaled().monotonic)
-        self.history = History()
+        # Only a report or the dashboard reads the history: without either, keep none (memory, time).
+        watched = config.report_interval_hours is not None or config.live_dashboard_port != 0
+        self.history = History() if watched else History(keep=0)
         self.reports = (
             PeriodicReports(config, self.history, self.clock) if config.report_interval_hours is not None else None
         )
@@ -268,7 +270,8 @@ class Planner:
         if self.scheduler.stats.jitter_seconds and record.tick_id == self.scheduler.stats.ticks:
             record.start_lag_ms = self.scheduler.stats.jitter_seconds[-1] * 1000.0
         self.metrics.observe_record(record)
-        self.history.add(snapshot_of(record, self.config))
+        if self.history.keep:
+            self.history.add(snapshot_of(record, self.config))
         if self._recorder is not None:
             self._recorder.write(record)
         ids = {"tick_id": record.tick_id, "decision_id": record.decision_id, "outcome": record.outcome}

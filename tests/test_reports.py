@@ -62,8 +62,13 @@ def test_no_reports_unless_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert list(tmp_path.iterdir()) == []
 
 
+def test_no_history_is_kept_when_no_report_or_dashboard_reads_it() -> None:
+    assert len(run_planner(3).history) == 0  # type: ignore[attr-defined]
+    assert len(run_planner(3, live_dashboard_port=8080).history) == 3  # type: ignore[attr-defined]
+
+
 def test_the_dashboard_state_has_every_chart_the_plugins_and_health() -> None:
-    p = run_planner(3)
+    p = run_planner(3, live_dashboard_port=8080)  # served by `planner run`; here only its state is read
     state = dashboard_state(p, 0.0)  # type: ignore[arg-type]
     assert state["tick_id"] == 3
     assert state["ready"] is False  # the planner has stopped
@@ -75,7 +80,7 @@ def test_the_dashboard_state_has_every_chart_the_plugins_and_health() -> None:
 
 
 def test_the_dashboard_serves_its_page_plotly_and_state() -> None:
-    p = run_planner(2)
+    p = run_planner(2, live_dashboard_port=8080)
     routes = dashboard_routes(p, lambda: 0.0)  # type: ignore[arg-type]
     code, kind, body = routes["/"]()
     assert (code, kind) == (200, b"text/html; charset=utf-8")

@@ -130,6 +130,7 @@ class History:
     """The last `keep` snapshots, oldest first."""
 
     def __init__(self, keep: int = DEFAULT_KEEP) -> None:
+        self.keep = keep
         self._snapshots: deque[Snapshot] = deque(maxlen=keep)
 
     def add(self, snapshot: Snapshot) -> None:
