@@ -54,7 +54,7 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
                          policies))  # fmt: skip
         _, scale, ttft, _ = TARGETS["mooncake_conversation"]
         jobs.append((f"mooncake_conversation x{scale:g} ITL 30", "shared:mooncake_conversation", scale, ttft, 30.0,
-                     args.interval, args.startup, False))  # fmt: skip
+                     args.interval, args.startup, False, policies))  # fmt: skip
     return jobs
 
 
