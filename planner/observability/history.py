@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 
-from planner_sdk import ProposeResult
+from planner_sdk import ProposeResult, ReplicaCount, Role
 
 from ..config import PlannerConfig
 from ..pipeline.record import TickRecord
 
-__all__ = ["Snapshot", "History", "snapshot_of", "proposal_estimates", "decided_by"]
+__all__ = [
+    "Snapshot", "History", "snapshot_of", "observed_quantities", "predicted_quantities", "fleet_gpus",
+    "proposal_estimates", "decided_by",
+]  # fmt: skip
 
 DEFAULT_KEEP = 10_000
 """Snapshots a daemon keeps for its reports and dashboard (~1.7 kB each, ~17 MB): a week of 60 s
@@ -84,32 +87,39 @@ def _reason(record: TickRecord) -> str:
     return "; ".join(parts)
 
 
+def _known(pairs: tuple[tuple[str, float | None], ...]) -> dict[str, float]:
+    return {name: value for name, value in pairs if value is not None and _finite(value)}
+
+
+def observed_quantities(record: TickRecord) -> dict[str, float]:
+    """What the tick observed: ttft_ms, itl_ms, requests_per_second, isl, osl (those known)."""
+    traffic = record.observations.traffic if record.observations is not None else None
+    if traffic is None:
+        return {}
+    rate = traffic.num_requests / traffic.window_seconds if traffic.num_requests is not None else None
+    return _known((
+        ("ttft_ms", traffic.mean_ttft_ms), ("itl_ms", traffic.mean_itl_ms), ("requests_per_second", rate),
+        ("isl", traffic.mean_isl), ("osl", traffic.mean_osl),
+    ))  # fmt: skip
+
+
+def predicted_quantities(record: TickRecord, config: PlannerConfig) -> dict[str, float]:
+    """The next interval's forecast: requests_per_second, isl, osl (those known)."""
+    p = record.predictions
+    if p is None:
+        return {}
+    rate = p.num_requests / config.throughput_adjustment_interval_seconds if p.num_requests is not None else None
+    return _known((("requests_per_second", rate), ("isl", p.isl), ("osl", p.osl)))
+
+
+def fleet_gpus(replicas: Mapping[Role, ReplicaCount], config: PlannerConfig) -> float:
+    """GPUs the deployment is asked for: expected engines times GPUs each."""
+    return float(sum(count.expected * config.gpus_per_engine(role) for role, count in replicas.items()))
+
+
 def snapshot_of(record: TickRecord, config: PlannerConfig, t: float | None = None) -> Snapshot:
     """The tick as charts draw it, at `t` (default: the record's epoch time)."""
     replicas = record.replicas or {}
-    observed: dict[str, float] = {}
-    traffic = record.observations.traffic if record.observations is not None else None
-    if traffic is not None:
-        rate = traffic.num_requests / traffic.window_seconds if traffic.num_requests is not None else None
-        for name, value in (
-            ("ttft_ms", traffic.mean_ttft_ms), ("itl_ms", traffic.mean_itl_ms), ("requests_per_second", rate),
-            ("isl", traffic.mean_isl), ("osl", traffic.mean_osl),
-        ):  # fmt: skip
-            if value is not None and math.isfinite(value):
-                observed[name] = value
-    predicted: dict[str, float] = {}
-    if record.predictions is not None:
-        p = record.predictions
-        interval = config.throughput_adjustment_interval_seconds
-        rate = p.num_requests / interval if p.num_requests is not None else None
-        for name, value in (("requests_per_second", rate), ("isl", p.isl), ("osl", p.osl)):
-            if value is not None and math.isfinite(value):
-                predicted[name] = value
-    gpus = (
-        float(sum(count.expected * config.gpus_per_engine(role) for role, count in replicas.items()))
-        if replicas
-        else None
-    )
     return Snapshot(
         t=record.time if t is None else t,
         tick_id=record.tick_id,
@@ -118,9 +128,9 @@ def snapshot_of(record: TickRecord, config: PlannerConfig, t: float | None = Non
         ready={role.value: count.ready for role, count in replicas.items()},
         expected={role.value: count.expected for role, count in replicas.items()},
         recommended={role.value: n for role, n in (record.targets or {}).items()},
-        gpus=gpus,
-        observed=observed,
-        predicted=predicted,
+        gpus=fleet_gpus(replicas, config) if replicas else None,
+        observed=observed_quantities(record),
+        predicted=predicted_quantities(record, config),
         estimated=proposal_estimates(record),
         reason=_reason(record),
     )

@@ -16,7 +16,7 @@ from ..http_server import Route, prometheus_route
 from ..pipeline.invoke import ERROR_KINDS
 from ..pipeline.record import TickRecord
 from ..registry import PluginRegistry
-from .history import decided_by, proposal_estimates
+from .history import decided_by, fleet_gpus, observed_quantities, predicted_quantities, proposal_estimates
 
 log = logging.getLogger("planner")
 
@@ -154,30 +154,18 @@ class PlannerMetrics:
         if self._last_time is not None and record.time > self._last_time:
             self.gpu_hours.inc(self._last_gpus * (record.time - self._last_time) / 3600.0)
         self._last_time = record.time
-        self._last_gpus = float(
-            sum(count.expected * self.config.gpus_per_engine(role) for role, count in record.replicas.items())
-        )
+        self._last_gpus = fleet_gpus(record.replicas, self.config)
         self.gpus.set(self._last_gpus)
 
     def _traffic(self, record: TickRecord) -> None:
-        traffic = record.observations.traffic if record.observations is not None else None
-        if traffic is not None:
-            rate = traffic.num_requests / traffic.window_seconds if traffic.num_requests is not None else None
-            for name, value in (
-                ("ttft_ms", traffic.mean_ttft_ms), ("itl_ms", traffic.mean_itl_ms), ("requests_per_second", rate),
-                ("isl", traffic.mean_isl), ("osl", traffic.mean_osl),
-            ):  # fmt: skip
-                if value is not None:  # unknown stays at its last value rather than reading as zero
-                    self.observed.labels(name).set(value)
-        predictions = record.predictions
-        if predictions is not None:
-            interval = self.config.throughput_adjustment_interval_seconds
-            rate = predictions.num_requests / interval if predictions.num_requests is not None else None
-            for name, value in (("requests_per_second", rate), ("isl", predictions.isl), ("osl", predictions.osl)):
-                if value is not None:
-                    self.predicted.labels(name).set(value)
-            if predictions.isl and predictions.osl:
-                self._capacity(predictions.isl, predictions.osl)
+        # An unknown quantity keeps its last value rather than reading as zero.
+        for name, value in observed_quantities(record).items():
+            self.observed.labels(name).set(value)
+        predicted = predicted_quantities(record, self.config)
+        for name, value in predicted.items():
+            self.predicted.labels(name).set(value)
+        if predicted.get("isl") and predicted.get("osl"):
+            self._capacity(predicted["isl"], predicted["osl"])
 
     def _capacity(self, isl: float, osl: float) -> None:
         """Prefill: prompts per second at the profile's throughput for this ISL; decode: requests per
