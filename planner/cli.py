@@ -25,7 +25,6 @@ from .observability.dashboard import dashboard_routes
 from .observability.logs import configure_logging
 from .pipeline.record import to_jsonable
 from .sim.metrics import FrontendMetrics, serve_frontend_metrics
-from .sim.score import score_requests
 
 __all__ = ["main"]
 
@@ -313,11 +312,10 @@ async def _summarise(planner: Planner, clock: Clock, every_seconds: float = 60.0
         replicas = cluster.replicas()
         gpus = sum(c.expected * config.gpus_per_engine(r) for r, c in replicas.items())
         roles = ", ".join(f"{r.value} {c.ready}/{c.expected}" for r, c in replicas.items())
-        done = [r for r in cluster.requests[: cluster.arrived] if r.finish >= 0]
-        score = score_requests(done, config.ttft_ms, config.itl_ms)
+        score = cluster.score(config.ttft_ms, config.itl_ms, finished_only=True)
         log.info(
             "summary t=%.0fs: %s ready/expected, %d GPU(s), %d/%d requests done, SLA met by %.1f%% "
             "(TTFT p99 %.0f ms, ITL p99 %.1f ms), %d decision(s)",
-            clock.monotonic(), roles, gpus, len(done), cluster.arrived, 100 * score.sla_attainment,
+            clock.monotonic(), roles, gpus, cluster.finished, cluster.arrived, 100 * score.sla_attainment,
             score.p99_ttft_ms, score.p99_itl_ms, planner.pipeline.last_decision_id,
         )  # fmt: skip

@@ -10,6 +10,8 @@ from typing import Any
 import anyio
 
 from planner import InMemoryConnector, Planner, PlannerConfig, TickRecord, VirtualClock
+from planner.sim.cluster import SimCluster
+from planner.sim.engines import SimRequest
 from planner_sdk import (
     ApplyAck,
     ApplyPlugin,
@@ -222,3 +224,11 @@ class Floor(ProposePlugin):
 def entry_point_factory(settings: Mapping[str, Any]) -> list[Floor]:
     """A `planner.plugins` entry point target: contributes a floor sized from the settings."""
     return [Floor("ep_floor", settings["min_endpoint"] + 1, settings["min_endpoint"] + 2)]
+
+
+def finished_requests(cluster: SimCluster) -> list[SimRequest]:
+    """Every request the simulated cluster finishes from now on, in the order they finish (the
+    cluster itself keeps only their latencies)."""
+    finished: list[SimRequest] = []
+    cluster.on_complete.append(finished.append)
+    return finished

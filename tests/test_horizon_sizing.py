@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from helpers import finished_requests
 from planner.config import PlannerConfig
 from planner.pipeline.predict import fill_predictions
 from planner.sim.cluster import SimCluster, SimSettings
@@ -32,9 +33,10 @@ Z99 = 2.326
 def simulated_p99(isl: float, osl: float, rate: float, prefill: int, decode: int) -> tuple[float, float]:
     trace = poisson_trace("steady", lambda t: rate, rate, 300, isl=isl, osl=osl, length_cv=0.5, seed=1)
     cluster = SimCluster(PERF, trace.requests, {P: prefill, D: decode}, SimSettings())
+    finished = finished_requests(cluster)
     cluster.run_until_drained()
-    ttfts = sorted(r.ttft_s for r in cluster.requests)
-    itls = sorted(r.itl_s for r in cluster.requests if r.osl > 1)
+    ttfts = sorted(r.ttft_s for r in finished)
+    itls = sorted(r.itl_s for r in finished if r.osl > 1)
     return ttfts[int(0.99 * len(ttfts))] * 1000, itls[int(0.99 * len(itls))] * 1000
 
 

@@ -33,7 +33,6 @@ from planner.clock import ScaledClock
 from planner.config import PlannerConfig
 from planner.sim.metrics import FrontendMetrics, serve_frontend_metrics
 from planner.sim.replay import replay_config
-from planner.sim.score import score_requests
 from planner.sim.world import SimulatedDeployment
 from planner_plugins.perf import BUNDLED_PROFILE_DIR
 from planner_plugins.traces import Trace, synthetic_trace
@@ -169,7 +168,7 @@ def run_kubernetes_path(tmp: Path, trace: Trace) -> tuple[float, float, list[dic
     cluster.advance_to(HOUR)
     gpu_hours = cluster.gpu_seconds(HOUR) / 3600.0
     cluster.run_until_drained()
-    score = score_requests(cluster.requests, config.ttft_ms, config.itl_ms)
+    score = cluster.score(config.ttft_ms, config.itl_ms)
     records = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()]
     return gpu_hours, score.sla_attainment, records
 

@@ -12,7 +12,6 @@ from planner.config import PlannerConfig
 from planner.sim.cluster import SimSettings
 from planner.sim.oracle import oracle_sizing
 from planner.sim.replay import replay_config, replay_configs
-from planner.sim.score import score_requests
 from planner.sim.world import load_perf
 from planner_plugins.traces import TraceRequest, synthetic_trace
 
@@ -75,7 +74,7 @@ def test_oracle_sizes_meet_the_sla_and_one_engine_fewer_does_not() -> None:
 
             cluster = SimCluster(perf, rebased, {Role.PREFILL: p, Role.DECODE: d}, settings)
             cluster.run_until_drained()
-            return score_requests(cluster.requests, 1000, 30).sla_attainment
+            return cluster.score(1000, 30).sla_attainment
 
         assert window.feasible
         assert attained(window.prefill, window.decode) >= 0.99

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helpers import finished_requests
 from planner.sim.cluster import SimCluster, SimSettings
 from planner.sim.engines import DecodeEngine, TimedSeries
 from planner_plugins.perf import BUNDLED_PROFILE_DIR, PerfModel, load_profile
@@ -23,14 +24,14 @@ def test_a_lone_requests_ttft_is_the_profiles_ttft_at_its_isl(index: int) -> Non
     cluster = SimCluster(PERF, [TraceRequest(0.0, isl, 10)], {P: 1, D: 1}, NO_TRANSFER)
     cluster.run_until_drained()
     expected_s = PROFILE.prefill.ttft_ms[index] / 1000.0
-    assert cluster.requests[0].ttft_s == pytest.approx(expected_s, rel=0.05)
+    assert cluster.outcomes.ttft_s[0] == pytest.approx(expected_s, rel=0.05)
 
 
 def test_kv_transfer_adds_its_time_per_token() -> None:
     settings = SimSettings(kv_transfer_ms_per_1k_tokens=2.0)
     cluster = SimCluster(PERF, [TraceRequest(0.0, 3151, 10)], {P: 1, D: 1}, settings)
     cluster.run_until_drained()
-    assert cluster.requests[0].ttft_s == pytest.approx(PERF.prefill.ttft_ms(3151) / 1000 + 3151 * 2e-6)
+    assert cluster.outcomes.ttft_s[0] == pytest.approx(PERF.prefill.ttft_ms(3151) / 1000 + 3151 * 2e-6)
 
 
 @pytest.mark.parametrize(("kv_index"), [9, 10, 11, 17, 30])
@@ -44,7 +45,8 @@ def test_itl_at_a_fixed_batch_is_the_profiles_surface(kv_index: int) -> None:
     # One prefill engine per request: every request reaches decode at the same instant.
     cluster = SimCluster(PERF, requests, {P: batch, D: 1}, SimSettings(max_decode_batch=10_000))
     cluster.run_until_drained()
-    itls = [r.itl_s * 1000 for r in cluster.requests]
+    itls = [itl * 1000 for itl in cluster.outcomes.itl_s]
+    assert len(itls) == batch
     assert np.ptp(itls) < 1e-6  # one batch, one pace
     assert itls[0] == pytest.approx(PROFILE.decode.itl_ms[kv_index], rel=0.05)
 
@@ -54,8 +56,10 @@ def test_the_same_trace_gives_the_same_result() -> None:
 
     def run() -> list[tuple[float, float]]:
         cluster = SimCluster(PERF, trace.requests, {P: 2, D: 2})
+        finished = finished_requests(cluster)
         cluster.run_until_drained()
-        return [(r.first_token, r.finish) for r in cluster.requests]
+        assert len(finished) == len(trace.requests)
+        return [(r.arrival, r.first_token, r.finish) for r in finished]
 
     assert run() == run()
 
@@ -80,7 +84,7 @@ def test_a_removed_engine_drains_what_it_holds_before_it_leaves() -> None:
     draining = next(e for e in cluster.prefill if e.draining)
     assert draining.gone_at is None
     cluster.run_until_drained()
-    assert all(r.finish >= 0 for r in cluster.requests)
+    assert cluster.finished == len(requests)
     assert draining.gone_at == pytest.approx(2 * PERF.prefill.batch_ms(16000) / 1000)
 
 
@@ -112,7 +116,7 @@ def test_requests_wait_for_kv_room_on_a_full_decode_engine() -> None:
     assert decode.count == 1
     assert len(decode.waiting) == 2
     cluster.run_until_drained()
-    assert all(r.finish > 0 for r in cluster.requests)
+    assert cluster.finished == len(requests)
 
 
 def test_worker_loads_report_each_ready_engine() -> None:
@@ -147,7 +151,7 @@ def test_an_engine_days_into_a_run_still_finishes_its_requests() -> None:
     cluster = SimCluster(PERF, requests, {P: 1, D: 1}, NO_TRANSFER)
     cluster.decode[0].progress = 1.0e9 + 0.123  # as after a long life of decoding
     cluster.run_until_drained()
-    assert all(r.finish > 0 for r in cluster.requests)
+    assert cluster.finished == len(requests)
 
 
 def test_latency_logs_keep_hours_not_days_and_their_windows_stay_right() -> None:

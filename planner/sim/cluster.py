@@ -9,6 +9,10 @@ while its input and output fit in the KV cache. Routing joins the least-loaded r
 Engines start `startup_delay_s` after they are asked for; a removed engine stops taking work
 and leaves once it has drained. GPU time counts from the request for an engine until it is gone.
 Time only moves when `advance_to` is called, so the simulation runs as fast as its events.
+
+The simulation streams: requests are taken from the trace as they arrive, a finished request
+leaves only its TTFT and ITL behind (`outcomes`), logs keep hours, and engines that are gone
+leave only their GPU time, so a run of days holds what is in flight, not what has been.
 """
 
 from __future__ import annotations
@@ -17,19 +21,22 @@ import heapq
 import itertools
 import math
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from planner_plugins.perf import PerfModel
 from planner_plugins.traces import TraceRequest
 from planner_sdk import ReplicaCount, Role, WorkerLoad
 
 from ..errors import PlannerError
-from .engines import DecodeEngine, Engine, PrefillEngine, SimLog, SimRequest
+from .engines import ArrivalLog, DecodeEngine, Engine, PrefillEngine, RequestOutcomes, SimLog, SimRequest
+from .score import LatencyScore, score_outcomes
 
 __all__ = ["SimSettings", "SimCluster"]
 
 _PREFILL_DONE, _DECODE_ARRIVE, _DECODE_DONE, _READY = 0, 1, 2, 3
+_E = TypeVar("_E", bound=Engine)
 RECENT_WINDOW_S = 30.0  # what an engine's "recent" latency covers, like a rate() over 30 s
 
 
@@ -59,7 +66,7 @@ class SimCluster:
     def __init__(
         self,
         perf: PerfModel,
-        requests: Sequence[TraceRequest],
+        requests: Iterable[TraceRequest],
         initial: Mapping[Role, int],
         settings: SimSettings = SimSettings(),
     ) -> None:
@@ -68,8 +75,9 @@ class SimCluster:
         self.perf = perf
         self.settings = settings
         self.now = 0.0
-        self.requests = [SimRequest(r.arrival, r.isl, r.osl) for r in requests]
-        self._next_arrival = 0
+        self._trace = iter(requests)  # in arrival order
+        self._upcoming: TraceRequest | None = next(self._trace, None)
+        self.last_arrival = 0.0
         self._events: list[tuple[float, int, int, object, int]] = []
         self._seq = itertools.count()
         self.prefill: list[PrefillEngine] = []
@@ -79,9 +87,14 @@ class SimCluster:
         self.arrived = 0
         self.finished = 0
         self.log = SimLog()
+        self.arrivals = ArrivalLog()  # what the frontend counted coming in
+        self.outcomes = RequestOutcomes()  # what it measured going out
+        self._names = {Role.PREFILL: itertools.count(), Role.DECODE: itertools.count()}
+        self._gone_gpu_seconds = 0.0  # of engines gone and forgotten
+        self._forgotten_until = 0.0  # the latest time one of them was gone
         self.scale_actions = 0
         self.scale_actions_by_role = {Role.PREFILL: 0, Role.DECODE: 0}
-        self.on_complete: Callable[[SimRequest], None] | None = None  # e.g. the frontend's /metrics
+        self.on_complete: list[Callable[[SimRequest], None]] = []  # e.g. the frontend's /metrics
         for role, n in initial.items():
             for _ in range(n):
                 self._add_engine(role, ready_at=0.0)
@@ -90,19 +103,19 @@ class SimCluster:
 
     def advance_to(self, t: float) -> None:
         """Process every arrival and event up to time `t` (inclusive)."""
-        events, requests = self._events, self.requests
-        n_requests = len(requests)
+        events = self._events
         while True:
-            next_event = events[0][0] if events else float("inf")
-            next_arrival = requests[self._next_arrival].arrival if self._next_arrival < n_requests else float("inf")
+            next_event = events[0][0] if events else math.inf
+            upcoming = self._upcoming
+            next_arrival = upcoming.arrival if upcoming is not None else math.inf
             if min(next_event, next_arrival) > t:
                 break
-            if next_arrival <= next_event:
-                self.now = next_arrival
-                request = requests[self._next_arrival]
-                self._next_arrival += 1
+            if upcoming is not None and next_arrival <= next_event:
+                self.now = self.last_arrival = next_arrival
+                self._upcoming = next(self._trace, None)
                 self.arrived += 1
-                self._route_prefill(request)
+                self.arrivals.add(next_arrival, upcoming.isl, upcoming.osl)
+                self._route_prefill(SimRequest(next_arrival, upcoming.isl, upcoming.osl))
                 continue
             when, _, kind, obj, version = heapq.heappop(events)
             self.now = when
@@ -119,13 +132,12 @@ class SimCluster:
         self.now = max(self.now, t)
 
     def run_until_drained(self, limit_s: float = 86_400.0) -> None:
-        """Let every request that has arrived (and will arrive) finish, up to `limit_s` past the last event."""
-        horizon = (self.requests[-1].arrival if self.requests else 0.0) + limit_s
-        while self._events or self._next_arrival < len(self.requests):
-            next_time = self._events[0][0] if self._events else self.requests[self._next_arrival].arrival
-            if next_time > horizon:
-                break
-            self.advance_to(next_time)
+        """Let every request that has arrived (and will arrive) finish, up to `limit_s` past the last arrival."""
+        while self._upcoming is not None:
+            self.advance_to(self._upcoming.arrival)
+        horizon = self.last_arrival + limit_s
+        while self._events and self._events[0][0] <= horizon:
+            self.advance_to(self._events[0][0])
 
     def _push(self, when: float, kind: int, obj: object, version: int = 0) -> None:
         heapq.heappush(self._events, (when, next(self._seq), kind, obj, version))
@@ -249,10 +261,17 @@ class SimCluster:
 
     def _complete(self, request: SimRequest) -> None:
         self.finished += 1
+        self.outcomes.add(request)
         if request.osl > 1:
             self.log.itl.add(self.now, request.itl_s)
-        if self.on_complete is not None:
-            self.on_complete(request)
+        for listener in self.on_complete:
+            listener(request)
+
+    def score(self, ttft_ms: float, itl_ms: float, *, finished_only: bool = False) -> LatencyScore:
+        """Latency against the targets over every request that has arrived (one not finished is a
+        miss on both), or over the finished ones only."""
+        requests = len(self.outcomes) if finished_only else self.arrived
+        return score_outcomes(self.outcomes, requests, ttft_ms, itl_ms)
 
     def awaiting_first_token(self) -> int:
         """Requests that have arrived and not yet had their prompt processed."""
@@ -263,11 +282,12 @@ class SimCluster:
 
     def _add_engine(self, role: Role, ready_at: float) -> None:
         engine: Engine
+        name = f"{role.value}-{next(self._names[role])}"
         if role is Role.PREFILL:
-            engine = prefill = PrefillEngine(f"prefill-{len(self.prefill)}", self.now, ready_at)
+            engine = prefill = PrefillEngine(name, self.now, ready_at)
             self.prefill.append(prefill)
         else:
-            engine = decode = DecodeEngine(f"decode-{len(self.decode)}", self.now, ready_at)
+            engine = decode = DecodeEngine(name, self.now, ready_at)
             self.decode.append(decode)
         if ready_at > self.now:
             self._push(ready_at, _READY, engine)
@@ -295,6 +315,7 @@ class SimCluster:
         active = self.active(role)
         if target == len(active):
             return
+        self._forget_gone_engines()
         self.scale_actions += 1
         self.scale_actions_by_role[role] += 1
         if target > len(active):
@@ -316,9 +337,31 @@ class SimCluster:
             counts[role] = ReplicaCount(ready=sum(1 for e in active if e.ready_at <= self.now), expected=len(active))
         return counts
 
+    def _forget_gone_engines(self) -> None:
+        """Fold the GPU time of engines gone by now into one sum and let go of them (and their logs)."""
+        self.prefill = self._forget(self.prefill, self.settings.prefill_gpus_per_engine)
+        self.decode = self._forget(self.decode, self.settings.decode_gpus_per_engine)
+
+    def _forget(self, engines: list[_E], gpus: int) -> list[_E]:
+        kept: list[_E] = []
+        for engine in engines:
+            gone = engine.gone_at
+            if gone is not None and gone <= self.now:
+                self._gone_gpu_seconds += max(0.0, gone - engine.requested_at) * gpus
+                self._forgotten_until = max(self._forgotten_until, gone)
+            else:
+                kept.append(engine)
+        return kept
+
     def gpu_seconds(self, until: float | None = None) -> float:
+        """GPU time from the start until `until` (default now): no earlier than the last engine
+        the cluster has forgotten, whose time only counts whole."""
         end = self.now if until is None else until
-        total = 0.0
+        if end < self._forgotten_until:
+            raise PlannerError(
+                f"GPU time until {end:g} s is no longer known: engines gone at {self._forgotten_until:g} s are summed"
+            )
+        total = self._gone_gpu_seconds
         sized: list[tuple[list[Engine], int]] = [
             (list(self.prefill), self.settings.prefill_gpus_per_engine),
             (list(self.decode), self.settings.decode_gpus_per_engine),

@@ -3,36 +3,109 @@
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 
-__all__ = ["TimedSeries", "SimLog", "SimRequest", "Engine", "PrefillEngine", "DecodeEngine"]
+__all__ = [
+    "TimedSums",
+    "TimedSeries",
+    "ArrivalLog",
+    "RequestOutcomes",
+    "SimLog",
+    "SimRequest",
+    "Engine",
+    "PrefillEngine",
+    "DecodeEngine",
+]
 
 
-class TimedSeries:
-    """Values logged in time order, with cumulative sums for O(log n) windowed means. Values older
-    than `horizon_s` before the latest are dropped (amortised), so a run of days keeps hours, not
-    days, of them: a window may reach back that far, no further."""
+class TimedSums:
+    """Rows logged in time order as running sums of their columns, for O(log n) windowed sums.
+    Rows older than `horizon_s` before the latest are dropped (amortised), so a run of days keeps
+    hours, not days, of them: a window may reach back that far, no further."""
 
-    __slots__ = ("cumsum", "horizon_s", "times")
+    __slots__ = ("horizon_s", "sums", "times")
+
+    def __init__(self, columns: int, horizon_s: float = 4 * 3600.0) -> None:
+        self.times: list[float] = []
+        # sums[c][i]: column c summed over every row logged before times[i] (so differences are windows)
+        self.sums: list[list[float]] = [[0] for _ in range(columns)]
+        self.horizon_s = horizon_s
+
+    def _trim(self, t: float) -> None:
+        times = self.times
+        if len(times) > 1024 and times[len(times) // 2] < t - self.horizon_s:
+            old = bisect.bisect_left(times, t - self.horizon_s)
+            del times[:old]
+            for column in self.sums:
+                del column[:old]  # the sums stay absolute: differences between them do not change
+
+    def span(self, start: float, end: float) -> tuple[int, int]:
+        """The row indices [lo, hi) logged in (start, end]."""
+        return bisect.bisect_right(self.times, start), bisect.bisect_right(self.times, end)
+
+    def total(self, column: int, lo: int, hi: int) -> float:
+        sums = self.sums[column]
+        return sums[hi] - sums[lo]
+
+
+class TimedSeries(TimedSums):
+    """One value per time (a latency at each first token, say), with windowed means."""
+
+    __slots__ = ()
 
     def __init__(self, horizon_s: float = 4 * 3600.0) -> None:
-        self.times: list[float] = []
-        self.cumsum: list[float] = [0.0]  # cumsum[i]: the sum of everything logged before times[i]
-        self.horizon_s = horizon_s
+        super().__init__(1, horizon_s)
 
     def add(self, t: float, value: float) -> None:
         self.times.append(t)
-        self.cumsum.append(self.cumsum[-1] + value)
-        if len(self.times) > 1024 and self.times[len(self.times) // 2] < t - self.horizon_s:
-            old = bisect.bisect_left(self.times, t - self.horizon_s)
-            del self.times[:old]
-            del self.cumsum[:old]  # the sums stay absolute: differences between them do not change
+        sums = self.sums[0]
+        sums.append(sums[-1] + value)
+        self._trim(t)
 
     def mean_between(self, start: float, end: float) -> float | None:
         """Mean of the values logged in (start, end], or None if there are none."""
-        lo, hi = bisect.bisect_right(self.times, start), bisect.bisect_right(self.times, end)
-        return (self.cumsum[hi] - self.cumsum[lo]) / (hi - lo) if hi > lo else None
+        lo, hi = self.span(start, end)
+        return self.total(0, lo, hi) / (hi - lo) if hi > lo else None
+
+
+class ArrivalLog(TimedSums):
+    """What the frontend counts as requests arrive: prompt and answer lengths and their squares,
+    kept in integers so windowed variances are exact."""
+
+    __slots__ = ()
+    ISL, OSL, ISL_SQ, OSL_SQ = range(4)
+
+    def __init__(self, horizon_s: float = 4 * 3600.0) -> None:
+        super().__init__(4, horizon_s)
+
+    def add(self, t: float, isl: int, osl: int) -> None:
+        self.times.append(t)
+        isl_sum, osl_sum, isl_sq, osl_sq = self.sums
+        isl_sum.append(isl_sum[-1] + isl)
+        osl_sum.append(osl_sum[-1] + osl)
+        isl_sq.append(isl_sq[-1] + isl * isl)
+        osl_sq.append(osl_sq[-1] + osl * osl)
+        self._trim(t)
+
+
+class RequestOutcomes:
+    """Each finished request's TTFT and mean ITL (seconds), in the order they finished: 16 bytes a
+    request instead of the request itself, so a run of days does not keep every request alive."""
+
+    __slots__ = ("itl_s", "ttft_s")
+
+    def __init__(self) -> None:
+        self.ttft_s = array("d")
+        self.itl_s = array("d")  # 0 for one-token answers, which have no inter-token gap
+
+    def add(self, request: SimRequest) -> None:
+        self.ttft_s.append(request.ttft_s)
+        self.itl_s.append(request.itl_s)
+
+    def __len__(self) -> int:
+        return len(self.ttft_s)
 
 
 @dataclass

@@ -52,7 +52,7 @@ class FrontendMetrics:
         self.osl = histogram("output_sequence_tokens", "Output sequence length in tokens", _TOKENS)
         gauge("inflight_requests", "Inflight requests", lambda: cluster.arrived - cluster.finished)
         gauge("queued_requests", "Requests awaiting their first token", cluster.awaiting_first_token)
-        cluster.on_complete = self.observe
+        cluster.on_complete.append(self.observe)
 
     def observe(self, request: SimRequest) -> None:
         self.requests.inc()

@@ -10,7 +10,6 @@ from planner_plugins.traces import Trace, TraceRequest, iter_windows
 from planner_sdk import Role
 
 from .cluster import SimCluster, SimSettings
-from .score import score_requests
 
 __all__ = ["OracleWindow", "OracleResult", "oracle_sizing"]
 
@@ -85,7 +84,7 @@ def _attainment(
     """(TTFT attainment, SLA attainment) of a warm cluster of this size serving `requests`."""
     cluster = SimCluster(perf, requests, {Role.PREFILL: prefill, Role.DECODE: decode}, settings)
     cluster.run_until_drained()
-    score = score_requests(cluster.requests, *sla)
+    score = cluster.score(*sla)
     return score.ttft_attainment, score.sla_attainment
 
 

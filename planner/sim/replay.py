@@ -17,7 +17,7 @@ from ..daemon import Planner
 from ..observability.history import Snapshot, snapshot_of
 from ..pipeline.record import TickRecord
 from .oracle import OracleResult, oracle_sizing
-from .score import LatencyScore, score_requests
+from .score import LatencyScore
 from .world import SimulatedDeployment, load_perf, simulation_settings
 
 __all__ = ["ReplayResult", "ReplicaPoint", "oracle_for", "replay_config", "replay_configs", "starting_from"]
@@ -117,7 +117,7 @@ def replay_config(
     cluster.advance_to(trace.duration)
     gpu_hours = cluster.gpu_seconds(trace.duration) / 3600.0
     cluster.run_until_drained()
-    score = score_requests(cluster.requests, config.ttft_ms, config.itl_ms)
+    score = cluster.score(config.ttft_ms, config.itl_ms)
     return ReplayResult(
         **asdict(score),
         name=name,

@@ -6,9 +6,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .engines import SimRequest
+from .engines import RequestOutcomes
 
-__all__ = ["LatencyScore", "score_requests", "percentile"]
+__all__ = ["LatencyScore", "score_outcomes", "percentile"]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -32,30 +32,26 @@ class LatencyScore:
     p99_itl_ms: float
 
 
-def score_requests(requests: Sequence[SimRequest], ttft_ms: float, itl_ms: float) -> LatencyScore:
-    """A request that never finished counts as a miss on both targets."""
+def score_outcomes(outcomes: RequestOutcomes, requests: int, ttft_ms: float, itl_ms: float) -> LatencyScore:
+    """Attainment over `requests` (the finished ones and those that never finished, which count as
+    a miss on both targets) and latency percentiles over the finished ones."""
+    if requests < len(outcomes):
+        raise ValueError(f"{len(outcomes)} requests finished, more than the {requests} scored")
     ttft_target, itl_target = ttft_ms / 1000.0, itl_ms / 1000.0
     ttft_ok = itl_ok = both_ok = 0
-    ttfts: list[float] = []
-    itls: list[float] = []
-    for request in requests:
-        if request.finish < 0:
-            continue
-        ttft, itl = request.ttft_s, request.itl_s
-        ttfts.append(ttft)
-        itls.append(itl)
+    for ttft, itl in zip(outcomes.ttft_s, outcomes.itl_s, strict=True):
         good_ttft, good_itl = ttft <= ttft_target, itl <= itl_target
         ttft_ok += good_ttft
         itl_ok += good_itl
         both_ok += good_ttft and good_itl
-    n = len(requests)
+    n = requests
     return LatencyScore(
         requests=n,
         sla_attainment=both_ok / n if n else 1.0,
         ttft_attainment=ttft_ok / n if n else 1.0,
         itl_attainment=itl_ok / n if n else 1.0,
-        p50_ttft_ms=percentile(ttfts, 50) * 1000.0,
-        p99_ttft_ms=percentile(ttfts, 99) * 1000.0,
-        p50_itl_ms=percentile(itls, 50) * 1000.0,
-        p99_itl_ms=percentile(itls, 99) * 1000.0,
+        p50_ttft_ms=percentile(outcomes.ttft_s, 50) * 1000.0,
+        p99_ttft_ms=percentile(outcomes.ttft_s, 99) * 1000.0,
+        p50_itl_ms=percentile(outcomes.itl_s, 50) * 1000.0,
+        p99_itl_ms=percentile(outcomes.itl_s, 99) * 1000.0,
     )

@@ -63,44 +63,36 @@ DISPERSION_SLICE_S = 10.0
 
 
 class FrontendWindow:
-    """Windowed frontend metrics over the simulation's logs, in O(log n) per query."""
+    """Windowed frontend metrics over the simulation's logs, in O(log n) per query. Windows end
+    no later than the cluster's time (it logs arrivals as they happen) and reach back hours at most."""
 
     def __init__(self, cluster: SimCluster) -> None:
         self.cluster = cluster
-        requests = cluster.requests
-        self._arrivals = [r.arrival for r in requests]
-        self._isl_sum = [0]
-        self._osl_sum = [0]
-        self._isl_sq = [0]
-        self._osl_sq = [0]
-        for r in requests:
-            self._isl_sum.append(self._isl_sum[-1] + r.isl)
-            self._osl_sum.append(self._osl_sum[-1] + r.osl)
-            self._isl_sq.append(self._isl_sq[-1] + r.isl * r.isl)
-            self._osl_sq.append(self._osl_sq[-1] + r.osl * r.osl)
 
     @staticmethod
-    def _cv(total: int, squares: int, count: int) -> float | None:
+    def _cv(total: float, squares: float, count: int) -> float | None:
         if count < 2 or total <= 0:
             return None
         mean = total / count
         return math.sqrt(max(0.0, squares / count - mean * mean)) / mean
 
     def traffic(self, start: float, end: float) -> TrafficObservation:
-        lo, hi = bisect.bisect_right(self._arrivals, start), bisect.bisect_right(self._arrivals, end)
+        arrivals = self.cluster.arrivals
+        lo, hi = arrivals.span(start, end)
         count = hi - lo
+        isl, osl = arrivals.total(arrivals.ISL, lo, hi), arrivals.total(arrivals.OSL, lo, hi)
         log = self.cluster.log
         ttft = log.ttft.mean_between(start, end)
         itl = log.itl.mean_between(start, end)
         return TrafficObservation(
             window_seconds=end - start,
             num_requests=float(count),
-            mean_isl=(self._isl_sum[hi] - self._isl_sum[lo]) / count if count else None,
-            mean_osl=(self._osl_sum[hi] - self._osl_sum[lo]) / count if count else None,
+            mean_isl=isl / count if count else None,
+            mean_osl=osl / count if count else None,
             mean_ttft_ms=None if ttft is None else ttft * 1000.0,
             mean_itl_ms=None if itl is None else itl * 1000.0,
-            isl_cv=self._cv(self._isl_sum[hi] - self._isl_sum[lo], self._isl_sq[hi] - self._isl_sq[lo], count),
-            osl_cv=self._cv(self._osl_sum[hi] - self._osl_sum[lo], self._osl_sq[hi] - self._osl_sq[lo], count),
+            isl_cv=self._cv(isl, arrivals.total(arrivals.ISL_SQ, lo, hi), count),
+            osl_cv=self._cv(osl, arrivals.total(arrivals.OSL_SQ, lo, hi), count),
             arrival_dispersion=self._dispersion(start, end),
         )
 
@@ -110,9 +102,9 @@ class FrontendWindow:
         slices = int((end - start) // slice_s)
         if slices < 3:
             return None
+        times = self.cluster.arrivals.times
         counts = [
-            bisect.bisect_right(self._arrivals, end - i * slice_s)
-            - bisect.bisect_right(self._arrivals, end - (i + 1) * slice_s)
+            bisect.bisect_right(times, end - i * slice_s) - bisect.bisect_right(times, end - (i + 1) * slice_s)
             for i in range(slices)
         ]
         mean = sum(counts) / slices
