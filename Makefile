@@ -26,9 +26,9 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-# The optional extras ([prophet]: a python-dateutil clash; [otlp]) must resolve together with everything else.
+# The optional extras ([prophet]: a python-dateutil clash; [otlp]; [aic]) must resolve together with everything else.
 deps-check: $(STAMP)
-	$(BIN)/python -m pip install --dry-run --quiet -e sdk -e plugins -e ".[prophet,otlp]"
+	$(BIN)/python -m pip install --dry-run --quiet -e sdk -e plugins -e ".[prophet,otlp,aic]"
 
 test: lint typecheck deps-check unit
 

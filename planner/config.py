@@ -25,6 +25,7 @@ from .config_kubernetes import (
     WorkerDiscoveryConfig,
 )
 from .config_sections import (
+    AicPerfModelConfig,
     PluginEntry,
     PluginRegistrationConfig,
     PluginTlsConfig,
@@ -154,6 +155,9 @@ class PlannerConfig(BaseSettings):
     kalman_min_points: int = Field(5, ge=1)
     no_correction: bool = False
     profile_results_dir: str | None = None
+    aic_perf_model: AicPerfModelConfig | None = Field(
+        None, description="Engine speed from AIConfigurator when no profile_results_dir is given."
+    )
     throughput_sizing: Literal["queue_aware", "dynamo"] = "queue_aware"
     queue_aware_quantile: float = Field(0.995, gt=0.5, lt=1.0)
     queue_aware_hysteresis: float = Field(0.1, ge=0.0, lt=0.9)
@@ -284,6 +288,7 @@ class PlannerConfig(BaseSettings):
                 )
         elif self.ha.enabled:
             raise ValueError(f"ha.enabled needs environment 'kubernetes' (a Lease), not {self.environment!r}")
+        self._engine_gpus_follow_the_picks()
         if self.max_gpu_budget >= 0:
             floor = sum(self.min_endpoint_for(r) * self.gpus_per_engine(r) for r in self.roles)
             if floor > self.max_gpu_budget:
@@ -291,6 +296,24 @@ class PlannerConfig(BaseSettings):
                     f"max_gpu_budget={self.max_gpu_budget} is below the {floor} GPUs the min endpoints need"
                 )
         return self
+
+    def _engine_gpus_follow_the_picks(self) -> None:
+        """With an AIC model, an engine takes its pick's GPUs (tp x pp x dp): the budget counts those."""
+        aic = self.aic_perf_model
+        if aic is None:
+            return
+        if aic.backend is None:  # the planner's backend, when the library models it
+            backend = "vllm" if self.backend == "mocker" else self.backend
+            object.__setattr__(self, "aic_perf_model", aic.model_copy(update={"backend": backend}))
+        for name, pick in (("prefill", aic.prefill_pick), ("decode", aic.decode_pick)):
+            field_name = f"{name}_engine_num_gpu"
+            given = getattr(self, field_name)
+            if field_name in self.model_fields_set and given != pick.gpus:
+                raise ValueError(
+                    f"{field_name}={given} but aic_perf_model.{name}_pick takes {pick.gpus} GPU(s) per engine "
+                    f"(tp {pick.tp} x pp {pick.pp} x dp {pick.dp}); set one of them"
+                )
+            object.__setattr__(self, field_name, pick.gpus)
 
     @property
     def _targets_given(self) -> list[str]:

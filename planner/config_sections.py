@@ -1,4 +1,4 @@
-"""The sections of PlannerConfig: scheduling, plugin registration, safety, simulation, Prometheus."""
+"""The sections of PlannerConfig: scheduling, plugin registration, safety, simulation, Prometheus, engine models."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ __all__ = [
     "SimulationConfig",
     "PrometheusConfig",
     "TracingConfig",
+    "EnginePickConfig",
+    "AicPerfModelConfig",
     "is_local_endpoint",
 ]
 
@@ -214,3 +216,30 @@ class TracingConfig(Section):
         default_factory=lambda: os.environ.get("OTEL_SERVICE_NAME") or "planner",
         description="The traces' service.name (env OTEL_SERVICE_NAME).",
     )
+
+
+class EnginePickConfig(Section):
+    """How one engine is split over GPUs (Dynamo's pick): it takes tp x pp x dp GPUs."""
+
+    tp: int = Field(1, ge=1, description="Tensor-parallel size.")
+    pp: int = Field(1, ge=1, description="Pipeline-parallel size.")
+    dp: int = Field(1, ge=1, description="Attention data-parallel size.")
+    moe_tp: int = Field(1, ge=1, description="MoE layers' tensor-parallel size.")
+    moe_ep: int = Field(1, ge=1, description="MoE layers' expert-parallel size.")
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp * self.dp
+
+
+class AicPerfModelConfig(Section):
+    """Dynamo's `aic_perf_model`: the engines' speed from NVIDIA's AIConfigurator (extra `planner[aic]`)."""
+
+    hf_id: str = Field(min_length=1, description="Hugging Face id of a model the library bundles.")
+    system: str = Field(min_length=1, description="GPU system, e.g. h200_sxm, h100_sxm, b200_sxm, l40s.")
+    backend: Literal["vllm", "sglang", "trtllm"] | None = Field(
+        None, description="Default: the planner's `backend` (vllm for mocker)."
+    )
+    backend_version: str | None = Field(None, description="A version the library has data for; default: current.")
+    prefill_pick: EnginePickConfig = Field(default_factory=EnginePickConfig)
+    decode_pick: EnginePickConfig = Field(default_factory=EnginePickConfig)

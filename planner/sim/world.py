@@ -26,9 +26,14 @@ BUNDLED_TRACE = Path(__file__).parent / "data" / "mooncake_conversation_30min.js
 
 
 def load_perf(config: PlannerConfig) -> PerfModel:
-    """The simulated engines' speed: `simulation.profile_results_dir`, else the bundled H200 profile."""
-    directory = config.simulation.profile_results_dir or BUNDLED_PROFILE_DIR
-    return PerfModel.from_profile(load_profile(directory), config.decode_engine_num_gpu)
+    """The simulated engines' speed: `simulation.profile_results_dir`, else AIConfigurator's model of
+    `aic_perf_model`, else the bundled H200 profile."""
+    directory = config.simulation.profile_results_dir
+    if directory is None and config.aic_perf_model is not None:
+        from planner_plugins.perf.aic import perf_model_from_settings  # the library loads only when configured
+
+        return perf_model_from_settings(config.aic_perf_model.model_dump())
+    return PerfModel.from_profile(load_profile(directory or BUNDLED_PROFILE_DIR), config.decode_engine_num_gpu)
 
 
 def simulation_settings(config: PlannerConfig) -> SimSettings:

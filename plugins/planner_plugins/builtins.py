@@ -42,13 +42,19 @@ def load_thresholds(settings: Mapping[str, Any]) -> LoadThresholds | SlaLoadSett
 
 
 def perf_model(settings: Mapping[str, Any]) -> PerfModel:
-    """The engines' performance model the throughput proposer sizes with (ProfileError if none)."""
+    """The engines' performance model the throughput proposer sizes with: the measured profile,
+    else AIConfigurator's model, else (simulated engines) the bundled profile; ProfileError if none."""
     directory = settings.get("profile_results_dir")
+    if directory is None and settings.get("aic_perf_model"):
+        from .perf.aic import perf_model_from_settings  # the library loads only when configured
+
+        return perf_model_from_settings(settings["aic_perf_model"])
     if directory is None:
         if settings.get("environment") != "embedded":
             raise ProfileError(
-                "profile_results_dir is required for throughput-based scaling (optimization_target: sla); "
-                "point it at your engines' profiling results"
+                "profile_results_dir or aic_perf_model is required for throughput-based scaling "
+                "(optimization_target: sla); point it at your engines' profiling results, or name the model "
+                "and GPU system for AIConfigurator"
             )
         directory = BUNDLED_PROFILE_DIR
     return PerfModel.from_profile(load_profile(directory), settings["decode_engine_num_gpu"])

@@ -1,0 +1,243 @@
+"""Engine profiles from NVIDIA's AIConfigurator (`aiconfigurator-core`): any model it bundles on any GPU
+it has measured, swept the way Dynamo's profiler sweeps a real engine, so every consumer of a profile
+(the throughput proposer, the simulator) uses it unchanged. Imported only when configured."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .model import PerfModel
+from .profile import DecodeSamples, EngineProfile, PrefillSamples, ProfileError
+
+__all__ = [
+    "AicSpec",
+    "EngineShape",
+    "aic_perf_model",
+    "aic_profile",
+    "perf_model_from_settings",
+    "supported_models",
+    "supported_systems",
+]
+
+BACKENDS = ("vllm", "sglang", "trtllm")
+# The engines' own defaults: the share of GPU memory vLLM / SGLang give to weights + KV (of the total),
+# TensorRT-LLM to KV (of what the weights leave free); the batch and token limits bound activations.
+MEMORY_FRACTION = {"vllm": ("of_total", 0.9), "sglang": ("of_total", 0.9), "trtllm": ("of_free", 0.9)}
+MAX_BATCH = 512  # running requests per decode engine (the simulator's max_decode_batch)
+MAX_BATCHED_TOKENS = 8192
+PREFILL_ISL = (
+    100,
+    256,
+    512,
+    1024,
+    2048,
+    3072,
+    4096,
+    6144,
+    8192,
+    12288,
+    16384,
+    24576,
+    32768,
+    49152,
+    65536,
+    98304,
+    131072,
+)
+DECODE_CONTEXT = (128, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
+DECODE_KV_USAGE = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+@dataclass(frozen=True)
+class EngineShape:
+    """How one engine is split over GPUs (Dynamo's pick): tensor, pipeline and attention-data
+    parallel sizes, and the MoE layers' tensor and expert parallel sizes."""
+
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    moe_tp: int = 1
+    moe_ep: int = 1
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp * self.dp
+
+
+@dataclass(frozen=True)
+class AicSpec:
+    """Dynamo's `aic_perf_model`: which model, on which GPU system, served by which backend."""
+
+    hf_id: str
+    system: str
+    backend: str = "vllm"
+    backend_version: str | None = None  # None: the backend's current version in the library's data
+    prefill_pick: EngineShape = field(default_factory=EngineShape)
+    decode_pick: EngineShape = field(default_factory=EngineShape)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> AicSpec:
+        return cls(
+            hf_id=settings["hf_id"],
+            system=settings["system"],
+            backend=settings.get("backend") or "vllm",
+            backend_version=settings.get("backend_version"),
+            prefill_pick=EngineShape(**(settings.get("prefill_pick") or {})),
+            decode_pick=EngineShape(**(settings.get("decode_pick") or {})),
+        )
+
+    def describe(self) -> str:
+        version = self.backend_version or "current"
+        return f"{self.hf_id} on {self.system} ({self.backend} {version})"
+
+
+INSTALL_HINT = "aic_perf_model needs aiconfigurator-core: pip install 'planner[aic]' (or 'planner-plugins[aic]')"
+
+
+def _library() -> ModuleType:
+    try:
+        sdk = importlib.import_module("aiconfigurator_core.sdk")
+    except ImportError:
+        raise ProfileError(INSTALL_HINT) from None
+    # It logs each fallback data table it reads for ops our models never use: noise to a planner's user.
+    logging.getLogger("aiconfigurator_core").setLevel(logging.ERROR)
+    return sdk
+
+
+def _package_dir() -> Path:
+    spec = importlib.util.find_spec("aiconfigurator_core")
+    if spec is None or not spec.submodule_search_locations:
+        raise ProfileError(INSTALL_HINT)
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def supported_models() -> list[str]:
+    """The Hugging Face ids whose configs the library carries (others would be downloaded: not here)."""
+    configs = _package_dir() / "model_configs"
+    names = (p.name.removesuffix("_config.json") for p in configs.glob("*_config.json"))
+    return sorted(n.replace("--", "/", 1) for n in names if not n.endswith("_hf_quant"))
+
+
+def supported_systems() -> list[str]:
+    """GPU systems with measured kernel data in the library."""
+    data = _package_dir() / "systems" / "data"
+    return sorted(
+        p.name for p in data.iterdir() if p.is_dir() and (_package_dir() / "systems" / f"{p.name}.yaml").is_file()
+    )
+
+
+def _check(spec: AicSpec) -> dict[str, Any]:
+    """Refuse what the library would not model faithfully (an unknown system silently gets defaults,
+    an unknown model a download) with one line naming what is supported; the model's HF config."""
+    models = supported_models()
+    if spec.hf_id not in models:
+        raise ProfileError(
+            f"aic_perf_model.hf_id {spec.hf_id!r} is not a model aiconfigurator-core knows; "
+            f"supported: {', '.join(models)}"
+        )
+    systems = supported_systems()
+    if spec.system not in systems:
+        raise ProfileError(
+            f"aic_perf_model.system {spec.system!r} is not a system aiconfigurator-core has data for; "
+            f"supported: {', '.join(systems)}"
+        )
+    if spec.backend not in BACKENDS:
+        raise ProfileError(f"aic_perf_model.backend {spec.backend!r}: supported: {', '.join(BACKENDS)}")
+    for role, pick in (("prefill_pick", spec.prefill_pick), ("decode_pick", spec.decode_pick)):
+        if min(pick.tp, pick.pp, pick.dp, pick.moe_tp, pick.moe_ep) < 1:
+            raise ProfileError(f"aic_perf_model.{role}: every size must be at least 1 (got {pick})")
+    config_file = _package_dir() / "model_configs" / f"{spec.hf_id.replace('/', '--', 1)}_config.json"
+    loaded: dict[str, Any] = json.loads(config_file.read_text(encoding="utf-8"))
+    return loaded
+
+
+def _compile(sdk: ModuleType, spec: AicSpec, pick: EngineShape) -> Any:
+    try:
+        return sdk.EngineHandle.compile(
+            spec.hf_id, spec.system, spec.backend, backend_version=spec.backend_version, tp_size=pick.tp,
+            pp_size=pick.pp, attention_dp_size=pick.dp, moe_tp_size=pick.moe_tp, moe_ep_size=pick.moe_ep,
+        )  # fmt: skip
+    except ValueError as exc:  # the library's own words name the versions it has
+        raise ProfileError(f"aic_perf_model {spec.describe()}: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # a native library: any failure is this spec's
+        raise ProfileError(f"aic_perf_model {spec.describe()} with {pick}: cannot be modelled: {exc}") from None
+
+
+def _kv_tokens(sdk: ModuleType, spec: AicSpec, pick: EngineShape) -> int:
+    kind, fraction = MEMORY_FRACTION[spec.backend]
+    try:
+        estimate = sdk.estimate_kv_cache(
+            spec.hf_id, spec.system, spec.backend, spec.backend_version or "current",
+            max_num_tokens=MAX_BATCHED_TOKENS, max_batch_size=MAX_BATCH, memory_fraction_kind=kind,
+            memory_fraction_value=fraction, tp_size=pick.tp, pp_size=pick.pp, attention_dp_size=pick.dp,
+            moe_tp_size=pick.moe_tp, moe_ep_size=pick.moe_ep,
+        )  # fmt: skip
+    except Exception as exc:
+        raise ProfileError(
+            f"aic_perf_model {spec.describe()}: no KV-cache estimate for {pick}: {str(exc).splitlines()[0]}"
+        ) from None
+    # Per rank: every TP/PP rank holds its share of each token's cache; attention-DP ranks hold their own tokens.
+    tokens = int(estimate["total_kv_size_tokens"]) * pick.dp
+    if tokens <= 0:
+        raise ProfileError(f"aic_perf_model {spec.describe()} with {pick}: the weights leave no room for a KV cache")
+    return tokens
+
+
+def aic_profile(spec: AicSpec) -> EngineProfile:
+    """Sweep the library's prefill and decode latency predictors into a profile in Dynamo's format:
+    TTFT of a lone prompt at each input length, ITL at each (KV usage, context) a decode engine
+    can run, and the KV capacity the backend's memory split leaves."""
+    sdk = _library()
+    model_config = _check(spec)
+    max_context = int(model_config.get("max_position_embeddings") or PREFILL_ISL[-1])
+    prefill = _compile(sdk, spec, spec.prefill_pick)
+    isl = [n for n in PREFILL_ISL if n <= max_context]
+    ttft = [float(prefill.predict_prefill_latency(1, n)) for n in isl]
+    prefill_thpt = [n / (t / 1000.0) / spec.prefill_pick.gpus for n, t in zip(isl, ttft, strict=True)]
+
+    decode = _compile(sdk, spec, spec.decode_pick)
+    max_kv = _kv_tokens(sdk, spec, spec.decode_pick)
+    dp = spec.decode_pick.dp
+    kv_usage: list[float] = []
+    context_length: list[float] = []
+    itl: list[float] = []
+    decode_thpt: list[float] = []
+    for context in (c for c in DECODE_CONTEXT if c <= max_context):
+        # A lone request too: the ITL floor a light load runs at.
+        batches = sorted({1} | {max(1, min(MAX_BATCH * dp, round(u * max_kv / context))) for u in DECODE_KV_USAGE})
+        for batch in batches:
+            step_ms = float(decode.predict_decode_latency(max(1, batch // dp), context, 2))
+            kv_usage.append(batch * context / max_kv)
+            context_length.append(float(context))
+            itl.append(step_ms)
+            decode_thpt.append(batch * 1000.0 / step_ms / spec.decode_pick.gpus)
+    values = ttft + itl
+    if not all(np.isfinite(values)) or min(values) <= 0:
+        raise ProfileError(f"aic_perf_model {spec.describe()}: the library predicted a non-positive latency")
+    return EngineProfile(
+        PrefillSamples(np.array(isl, dtype=np.float64), np.array(ttft), np.array(prefill_thpt)),
+        DecodeSamples(np.array(kv_usage), np.array(context_length), np.array(itl), np.array(decode_thpt), max_kv),
+        f"aiconfigurator-core: {spec.describe()}",
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def aic_perf_model(spec: AicSpec) -> PerfModel:
+    """The performance model for `spec` (compiled once per process: a few seconds)."""
+    return PerfModel.from_profile(aic_profile(spec), spec.decode_pick.gpus)
+
+
+def perf_model_from_settings(settings: Mapping[str, Any]) -> PerfModel:
+    """The model for an `aic_perf_model` section as the config holds it."""
+    return aic_perf_model(AicSpec.from_settings(settings))
