@@ -158,6 +158,9 @@ class PlannerConfig(BaseSettings):
     aic_perf_model: AicPerfModelConfig | None = Field(
         None, description="Engine speed from AIConfigurator when no profile_results_dir is given."
     )
+    engine_model: Literal["auto", "learnt"] = Field(
+        "auto", description="auto: profile, else AIC model, else bundled (embedded), else learnt; learnt: always."
+    )
     throughput_sizing: Literal["queue_aware", "dynamo"] = "queue_aware"
     queue_aware_quantile: float = Field(0.995, gt=0.5, lt=1.0)
     queue_aware_hysteresis: float = Field(0.1, ge=0.0, lt=0.9)
@@ -376,9 +379,19 @@ class PlannerConfig(BaseSettings):
             # `planner run` may pace the planner on a scaled clock (a simulation); Prometheus keeps wall time.
             "wall_seconds_per_second": 1.0 / self.clock_speed_effective,
             "engine_startup_seconds": self.engine_startup_effective,
+            "learn_engine_model": self.learns_engine_model,
             # Known when the user says so, or when the engines are the simulator's; else learnt.
             "refine_engine_startup": self.engine_startup_seconds is None and self.environment != "embedded",
         }
+
+    @property
+    def learns_engine_model(self) -> bool:
+        """The throughput loop learns the engines' speed from their metrics: asked to, or nothing else
+        says it (no profile, no AIC model, and engines that are not the simulator's own)."""
+        if not self.throughput_enabled:
+            return False
+        unknown = self.profile_results_dir is None and self.aic_perf_model is None and self.environment != "embedded"
+        return self.engine_model == "learnt" or unknown
 
     @property
     def engine_startup_effective(self) -> float:

@@ -75,6 +75,11 @@ class InProcessTransport:
         self._is_async = inspect.iscoroutinefunction(self._method)
 
     @property
+    def plugin(self) -> Plugin:
+        """The plugin object this transport calls."""
+        return self._plugin
+
+    @property
     def spec(self) -> PluginSpec:
         return self._spec
 

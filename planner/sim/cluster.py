@@ -385,6 +385,7 @@ class SimCluster:
                         queued_prefill_tokens=float(p.queued_tokens),
                         running_requests=float(len(p.batch)),
                         forward_pass_ms=p.batch_ms if p.batch else None,
+                        forward_pass_tokens=float(p.batch_tokens) if p.batch else None,
                         recent_ttft_ms=_ms(p.ttft.mean_between(self.now - RECENT_WINDOW_S, self.now)),
                     )
                 )

@@ -56,7 +56,8 @@ def embedded_trace(config: PlannerConfig) -> Trace:
 
 def observe_interval(config: PlannerConfig) -> float:
     """How often the simulated deployment is observed: as often as the fastest enabled loop runs."""
-    intervals = [config.load_adjustment_interval_seconds] if config.load_enabled else []
+    fast = config.load_enabled or config.learns_engine_model  # the load loop, or the engine model's samples
+    intervals = [config.load_adjustment_interval_seconds] if fast else []
     if config.throughput_enabled:
         intervals.append(config.throughput_adjustment_interval_seconds)
     return min(intervals, default=config.throughput_adjustment_interval_seconds)

@@ -9,7 +9,8 @@ from planner_sdk import Plugin, Role
 
 from .observe import PrometheusSettings, PrometheusTraffic, WorkerEndpoint, WorkerMetricsObserve
 from .perf import BUNDLED_PROFILE_DIR, PerfModel, ProfileError, load_profile
-from .predict import LoadPredict
+from .perf.learnt import EngineModelLearner
+from .predict import EngineModelLearn, LoadPredict
 from .propose import PRESETS, LoadPropose, LoadThresholds, SizingSettings, SlaLoadSettings, ThroughputPropose
 
 __all__ = ["create_plugins", "load_thresholds", "perf_model", "prometheus_settings", "worker_metrics_plugin"]
@@ -44,6 +45,8 @@ def load_thresholds(settings: Mapping[str, Any]) -> LoadThresholds | SlaLoadSett
 def perf_model(settings: Mapping[str, Any]) -> PerfModel:
     """The engines' performance model the throughput proposer sizes with: the measured profile,
     else AIConfigurator's model, else (simulated engines) the bundled profile; ProfileError if none."""
+    if settings.get("engine_model") == "learnt":
+        raise ProfileError("engine_model: learnt: the engines' speed is learnt from their metrics as they run")
     directory = settings.get("profile_results_dir")
     if directory is None and settings.get("aic_perf_model"):
         from .perf.aic import perf_model_from_settings  # the library loads only when configured
@@ -58,6 +61,21 @@ def perf_model(settings: Mapping[str, Any]) -> PerfModel:
             )
         directory = BUNDLED_PROFILE_DIR
     return PerfModel.from_profile(load_profile(directory), settings["decode_engine_num_gpu"])
+
+
+def _engine_model_learner(settings: Mapping[str, Any], plugins: list[Plugin]) -> EngineModelLearner:
+    """The learner the throughput proposer sizes with, and builtin_engine_model to feed it (added to
+    `plugins`); ProfileError when no engine metrics could reach it."""
+    kubernetes_workers = any((settings.get("kubernetes") or {}).get("workers", {}).values())
+    if settings.get("environment") != "embedded" and not settings.get("worker_metrics") and not kubernetes_workers:
+        raise ProfileError(
+            "optimization_target: sla needs the engines' speed: profile_results_dir (a profiling run), "
+            "aic_perf_model (AIConfigurator's model of the engine), or engine metrics to learn it from "
+            "(worker_metrics, or kubernetes.workers to find the pods)"
+        )
+    learner = EngineModelLearner(settings["prefill_engine_num_gpu"], settings["decode_engine_num_gpu"])
+    plugins.append(EngineModelLearn(learner, float(settings["load_adjustment_interval_seconds"])))
+    return learner
 
 
 def prometheus_settings(settings: Mapping[str, Any]) -> PrometheusSettings:
@@ -87,7 +105,8 @@ def worker_metrics_plugin(
     """builtin_worker_metrics for a fixed list of workers, or for those `discover()` finds each tick;
     scraped as often as the fastest loop that reads it."""
     effective = settings["effective"]
-    intervals = [settings["load_adjustment_interval_seconds"]] if effective["load_enabled"] else []
+    fast = effective["load_enabled"] or effective["learn_engine_model"]
+    intervals = [settings["load_adjustment_interval_seconds"]] if fast else []
     intervals += [settings["throughput_adjustment_interval_seconds"]] if effective["throughput_enabled"] else []
     intervals = intervals or [settings["throughput_adjustment_interval_seconds"]]
     return WorkerMetricsObserve(
@@ -137,7 +156,10 @@ def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
             default_isl=settings["isl"],
             default_osl=settings["osl"],
         )
-        plugins.append(ThroughputPropose(perf_model(settings), sizing, roles, floor=effective["load_enabled"]))
+        engines: PerfModel | EngineModelLearner = (
+            perf_model(settings) if not effective["learn_engine_model"] else (_engine_model_learner(settings, plugins))
+        )
+        plugins.append(ThroughputPropose(engines, sizing, roles, floor=effective["load_enabled"]))
     if effective["load_enabled"]:
         plugins.append(
             LoadPropose(

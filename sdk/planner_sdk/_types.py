@@ -121,6 +121,7 @@ class WorkerLoad:
     recent_ttft_ms: float | None = None
     recent_itl_ms: float | None = None
     missing: bool = False
+    forward_pass_tokens: float | None = None  # prompt tokens in the pass forward_pass_ms timed (prefill)
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,7 +160,7 @@ def observations_to_proto(obs: Observations) -> pb.Observations:
 
 _WORKER_NUMBERS = (
     "queued_prefill_requests", "queued_prefill_tokens", "scheduled_kv_tokens", "queued_kv_tokens", "max_kv_tokens",
-    "running_requests", "forward_pass_ms", "recent_ttft_ms", "recent_itl_ms",
+    "running_requests", "forward_pass_ms", "recent_ttft_ms", "recent_itl_ms", "forward_pass_tokens",
 )  # fmt: skip
 _TRAFFIC_NUMBERS = (
     "num_requests",

@@ -35,6 +35,8 @@ ITL = (
     "sglang:inter_token_latency_seconds", "sglang:time_per_output_token_seconds",
 )  # fmt: skip
 PROMPT = ("vllm:request_prompt_tokens", "sglang:prompt_tokens_histogram")
+# Time a request spent being prefilled (vLLM v1): on a prefill engine, the time of the pass it was in.
+PREFILL_TIME = ("vllm:request_prefill_time_seconds",)
 GENERATION = ("vllm:request_generation_tokens", "sglang:generation_tokens_histogram")
 SGLANG_PROMPT_TOTAL, SGLANG_REQUESTS_TOTAL = "sglang:prompt_tokens_total", "sglang:num_requests_total"
 
@@ -125,6 +127,7 @@ def parse_worker_metrics(
         for key, value in (
             ("ttft", _histogram(families, TTFT)), ("itl", _histogram(families, ITL)),
             ("prompt", _histogram(families, PROMPT)), ("generation", _histogram(families, GENERATION)),
+            ("prefill_time", _histogram(families, PREFILL_TIME)),
         )
         if value is not None
     }  # fmt: skip
@@ -141,6 +144,10 @@ def parse_worker_metrics(
         queued_kv = waiting * (mean_prompt + (mean_generation or 0.0))
     ttft = _recent_mean(totals.get("ttft"), previous.get("ttft"))
     itl = _recent_mean(totals.get("itl"), previous.get("itl"))
+    # A prefill engine's recent passes: their mean time against the mean prompt they carried.
+    pass_s = _recent_mean(totals.get("prefill_time"), previous.get("prefill_time")) if role is Role.PREFILL else None
+    pass_tokens = _recent_mean(totals.get("prompt"), previous.get("prompt")) if pass_s is not None else None
+    forward_s = pass_s if pass_s is not None else itl if role is not Role.PREFILL else None
     load = WorkerLoad(
         worker_id, role,
         queued_prefill_requests=waiting if role is not Role.DECODE else None,
@@ -148,7 +155,8 @@ def parse_worker_metrics(
         scheduled_kv_tokens=used,
         queued_kv_tokens=queued_kv if role is not Role.PREFILL else None,
         max_kv_tokens=capacity, running_requests=running,
-        forward_pass_ms=itl * 1000.0 if itl is not None and role is not Role.PREFILL else None,
+        forward_pass_ms=forward_s * 1000.0 if forward_s is not None else None,
+        forward_pass_tokens=pass_tokens,
         recent_ttft_ms=ttft * 1000.0 if ttft is not None else None,
         recent_itl_ms=itl * 1000.0 if itl is not None else None,
     )  # fmt: skip

@@ -15,10 +15,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import numpy as np
-
 from .model import PerfModel
-from .profile import DecodeSamples, EngineProfile, PrefillSamples, ProfileError
+from .profile import EngineProfile, ProfileError
+from .sweep import MAX_BATCH, PREFILL_ISL, swept_profile
 
 __all__ = [
     "AicSpec",
@@ -34,29 +33,7 @@ BACKENDS = ("vllm", "sglang", "trtllm")
 # The engines' own defaults: the share of GPU memory vLLM / SGLang give to weights + KV (of the total),
 # TensorRT-LLM to KV (of what the weights leave free); the batch and token limits bound activations.
 MEMORY_FRACTION = {"vllm": ("of_total", 0.9), "sglang": ("of_total", 0.9), "trtllm": ("of_free", 0.9)}
-MAX_BATCH = 512  # running requests per decode engine (the simulator's max_decode_batch)
 MAX_BATCHED_TOKENS = 8192
-PREFILL_ISL = (
-    100,
-    256,
-    512,
-    1024,
-    2048,
-    3072,
-    4096,
-    6144,
-    8192,
-    12288,
-    16384,
-    24576,
-    32768,
-    49152,
-    65536,
-    98304,
-    131072,
-)
-DECODE_CONTEXT = (128, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
-DECODE_KV_USAGE = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 @dataclass(frozen=True)
@@ -195,40 +172,22 @@ def _kv_tokens(sdk: ModuleType, spec: AicSpec, pick: EngineShape) -> int:
 
 
 def aic_profile(spec: AicSpec) -> EngineProfile:
-    """Sweep the library's prefill and decode latency predictors into a profile in Dynamo's format:
-    TTFT of a lone prompt at each input length, ITL at each (KV usage, context) a decode engine
-    can run, and the KV capacity the backend's memory split leaves."""
+    """Sweep the library's prefill and decode latency predictors into a profile in Dynamo's format,
+    with the KV capacity the backend's memory split leaves."""
     sdk = _library()
     model_config = _check(spec)
-    max_context = int(model_config.get("max_position_embeddings") or PREFILL_ISL[-1])
     prefill = _compile(sdk, spec, spec.prefill_pick)
-    isl = [n for n in PREFILL_ISL if n <= max_context]
-    ttft = [float(prefill.predict_prefill_latency(1, n)) for n in isl]
-    prefill_thpt = [n / (t / 1000.0) / spec.prefill_pick.gpus for n, t in zip(isl, ttft, strict=True)]
-
     decode = _compile(sdk, spec, spec.decode_pick)
-    max_kv = _kv_tokens(sdk, spec, spec.decode_pick)
-    dp = spec.decode_pick.dp
-    kv_usage: list[float] = []
-    context_length: list[float] = []
-    itl: list[float] = []
-    decode_thpt: list[float] = []
-    for context in (c for c in DECODE_CONTEXT if c <= max_context):
-        # A lone request too: the ITL floor a light load runs at.
-        batches = sorted({1} | {max(1, min(MAX_BATCH * dp, round(u * max_kv / context))) for u in DECODE_KV_USAGE})
-        for batch in batches:
-            step_ms = float(decode.predict_decode_latency(max(1, batch // dp), context, 2))
-            kv_usage.append(batch * context / max_kv)
-            context_length.append(float(context))
-            itl.append(step_ms)
-            decode_thpt.append(batch * 1000.0 / step_ms / spec.decode_pick.gpus)
-    values = ttft + itl
-    if not all(np.isfinite(values)) or min(values) <= 0:
-        raise ProfileError(f"aic_perf_model {spec.describe()}: the library predicted a non-positive latency")
-    return EngineProfile(
-        PrefillSamples(np.array(isl, dtype=np.float64), np.array(ttft), np.array(prefill_thpt)),
-        DecodeSamples(np.array(kv_usage), np.array(context_length), np.array(itl), np.array(decode_thpt), max_kv),
-        f"aiconfigurator-core: {spec.describe()}",
+    dp = spec.decode_pick.dp  # attention-DP ranks each run their share of the engine's batch
+    return swept_profile(
+        lambda isl: float(prefill.predict_prefill_latency(1, isl)),
+        lambda batch, context: float(decode.predict_decode_latency(max(1, batch // dp), context, 2)),
+        _kv_tokens(sdk, spec, spec.decode_pick),
+        prefill_gpus=spec.prefill_pick.gpus,
+        decode_gpus=spec.decode_pick.gpus,
+        max_context=int(model_config.get("max_position_embeddings") or PREFILL_ISL[-1]),
+        source=f"aiconfigurator-core: {spec.describe()}",
+        max_batch=MAX_BATCH * dp,
     )
 
 

@@ -4,12 +4,13 @@ decode operating points, and the KV capacity."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .model import PerfModel
 from .profile import EngineProfile
 
-__all__ = ["CrossCheck", "CrossCheckPoint", "cross_check"]
+__all__ = ["CrossCheck", "CrossCheckPoint", "cross_check", "cross_check_at"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,22 @@ def cross_check(measured: EngineProfile, modelled: PerfModel) -> CrossCheck:
         predicted = modelled.decode.itl_ms(tokens / capacity, float(context))
         points.append(CrossCheckPoint("itl", float(context), tokens, float(itl), predicted))
     return CrossCheck(points, decode.max_kv_tokens, capacity)
+
+
+def cross_check_at(
+    truth: PerfModel, modelled: PerfModel, isls: Iterable[float], context: float, kv_usages: Iterable[float]
+) -> CrossCheck:
+    """Compare two models where a traffic runs them: TTFT at its prompt lengths, ITL at its context
+    over a range of the true engine's KV usage (matched by the tokens in the cache, as above)."""
+    points = [
+        CrossCheckPoint("ttft", isl, 0.0, truth.prefill.ttft_ms(isl), modelled.prefill.ttft_ms(isl)) for isl in isls
+    ]
+    capacity = modelled.decode.max_kv_tokens
+    for usage in kv_usages:
+        tokens = usage * truth.decode.max_kv_tokens
+        if tokens <= capacity:
+            measured = truth.decode.itl_ms(usage, context)
+            points.append(
+                CrossCheckPoint("itl", context, tokens, measured, modelled.decode.itl_ms(tokens / capacity, context))
+            )
+    return CrossCheck(points, truth.decode.max_kv_tokens, capacity)

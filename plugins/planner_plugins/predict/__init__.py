@@ -1,7 +1,8 @@
-"""Load prediction: the forecasters and the builtin_load_predict plugin."""
+"""Prediction: the load forecasters and builtin_load_predict; builtin_engine_model, the engines' learnt speed."""
 
 from __future__ import annotations
 
+from .engine_model import EngineModelLearn
 from .plugin import PREDICTORS, LoadPredict, bucket_trace, make_predictor
 from .predictors import (
     ConstantPredictor,
@@ -19,6 +20,7 @@ __all__ = [
     "ArimaPredictor",
     "ConstantPredictor",
     "DriftPredictor",
+    "EngineModelLearn",
     "EnsemblePredictor",
     "ExponentialSmoothingPredictor",
     "KalmanPredictor",

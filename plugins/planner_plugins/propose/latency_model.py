@@ -3,49 +3,38 @@
 from __future__ import annotations
 
 import math
-from collections import deque
 
 import numpy as np
 
-__all__ = ["LatencyModel", "LOAD_RANGE"]
+from ..perf.samples import LOAD_RANGE, BandedSamples
 
-LOAD_RANGE = 1e7
-"""Loads (tokens) the bands cover; larger loads share the top band."""
+__all__ = ["LatencyModel", "LOAD_RANGE"]
 
 
 class LatencyModel:
     """Fits latency (ms) = intercept + slope * load from the workers' own observations.
 
-    Samples are kept in `buckets` bands of load (log-spaced up to LOAD_RANGE tokens, so a quiet hour and a busy one
-    both keep a say) of `max_samples / buckets` samples each, the oldest retired first within a
-    band: a model of only the newest, similar points would extrapolate wildly. The Huber loss
-    keeps a few outliers (a GC pause, a preemption) from tilting the line.
+    Samples are kept in bands of load (`BandedSamples`). The Huber loss keeps a few outliers (a GC
+    pause, a preemption) from tilting the line.
     """
 
     def __init__(self, max_samples: int = 64, buckets: int = 16, min_samples: int = 5) -> None:
-        self.buckets = max(1, buckets)
         self.min_samples = min_samples
-        per_bucket = max(1, max_samples // self.buckets)
-        self._bands: list[deque[tuple[float, float]]] = [deque(maxlen=per_bucket) for _ in range(self.buckets)]
+        self._samples: BandedSamples[tuple[float, float]] = BandedSamples(max_samples, buckets)
         self.intercept: float | None = None
         self.slope: float | None = None
 
-    def _band(self, load: float) -> int:
-        # Fixed bands, log-spaced from 1 to LOAD_RANGE tokens: a band never moves under a sample.
-        position = math.log1p(max(load, 0.0)) / math.log1p(LOAD_RANGE)
-        return min(self.buckets - 1, int(position * self.buckets))
-
     def add(self, load: float, latency_ms: float) -> None:
         if math.isfinite(load) and math.isfinite(latency_ms) and load >= 0 and latency_ms > 0:
-            self._bands[self._band(load)].append((load, latency_ms))
+            self._samples.add(load, (load, latency_ms))
 
     @property
     def samples(self) -> int:
-        return sum(len(band) for band in self._bands)
+        return len(self._samples)
 
     def fit(self) -> bool:
         """Refit; False while there are too few samples, or too little spread in load to tell a slope."""
-        points = [p for band in self._bands for p in band]
+        points = list(self._samples)
         loads = np.array([p[0] for p in points])
         if len(points) < self.min_samples or np.ptp(loads) <= 0:
             return False

@@ -21,6 +21,7 @@ from planner_sdk import (
 )
 
 from ..perf import PerfModel
+from ..perf.learnt import EngineModelLearner
 from .sizing import LengthMix, decode_engines, decode_itl_quantile_ms, prefill_engines, prefill_ttft_quantile_ms
 
 __all__ = [
@@ -231,7 +232,11 @@ class ThroughputPropose(ProposePlugin):
     for what the engines already serving or starting will not drain before new ones could start.
     """
 
-    def __init__(self, perf: PerfModel, settings: SizingSettings, roles: tuple[Role, ...], floor: bool) -> None:
+    perf: PerfModel  # the engines' speed: given, or the learner's once it is trustworthy
+
+    def __init__(
+        self, perf: PerfModel | EngineModelLearner, settings: SizingSettings, roles: tuple[Role, ...], floor: bool
+    ) -> None:
         self.spec = PluginSpec(
             id="builtin_throughput_propose",
             stage=Stage.PROPOSE,
@@ -242,7 +247,10 @@ class ThroughputPropose(ProposePlugin):
             requires=frozenset({ContextField.PREDICTIONS}),
             hold=HoldPolicy.HOLD_LAST if floor else HoldPolicy.NO_OPINION,
         )
-        self.perf, self.settings, self.roles, self.floor = perf, settings, roles, floor
+        self.learner = perf if isinstance(perf, EngineModelLearner) else None
+        if isinstance(perf, PerfModel):
+            self.perf = perf
+        self.settings, self.roles, self.floor = settings, roles, floor
         self.corrections = Corrections()  # Dynamo's observed/modelled latency factors (sizing="dynamo")
         self.startup = StartupEstimate(settings.startup_s, settings.refine_startup)
         self.z = _z_score(settings.quantile)
@@ -357,6 +365,11 @@ class ThroughputPropose(ProposePlugin):
 
     def propose(self, ctx: TickContext) -> ProposeResult:
         s = self.settings
+        if self.learner is not None:
+            model = self.learner.model()
+            if model is None:  # sizing with a guess would cost GPUs or the SLA: hold the fleet
+                return ProposeResult.accept(f"model_not_ready: {self.learner.status}")
+            self.perf = model
         predictions = ctx.predictions
         if predictions.num_requests is None:
             return ProposeResult.accept("no request forecast yet")

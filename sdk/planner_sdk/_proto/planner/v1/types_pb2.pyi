@@ -146,7 +146,7 @@ class TrafficObservation(_message.Message):
     def __init__(self, window_seconds: _Optional[float] = ..., num_requests: _Optional[float] = ..., mean_isl: _Optional[float] = ..., mean_osl: _Optional[float] = ..., mean_ttft_ms: _Optional[float] = ..., mean_itl_ms: _Optional[float] = ..., isl_cv: _Optional[float] = ..., osl_cv: _Optional[float] = ..., arrival_dispersion: _Optional[float] = ...) -> None: ...
 
 class WorkerLoad(_message.Message):
-    __slots__ = ("worker_id", "role", "queued_prefill_requests", "queued_prefill_tokens", "scheduled_kv_tokens", "queued_kv_tokens", "max_kv_tokens", "running_requests", "forward_pass_ms", "recent_ttft_ms", "recent_itl_ms", "missing")
+    __slots__ = ("worker_id", "role", "queued_prefill_requests", "queued_prefill_tokens", "scheduled_kv_tokens", "queued_kv_tokens", "max_kv_tokens", "running_requests", "forward_pass_ms", "recent_ttft_ms", "recent_itl_ms", "missing", "forward_pass_tokens")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     QUEUED_PREFILL_REQUESTS_FIELD_NUMBER: _ClassVar[int]
@@ -159,6 +159,7 @@ class WorkerLoad(_message.Message):
     RECENT_TTFT_MS_FIELD_NUMBER: _ClassVar[int]
     RECENT_ITL_MS_FIELD_NUMBER: _ClassVar[int]
     MISSING_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASS_TOKENS_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     role: Role
     queued_prefill_requests: float
@@ -171,7 +172,8 @@ class WorkerLoad(_message.Message):
     recent_ttft_ms: float
     recent_itl_ms: float
     missing: bool
-    def __init__(self, worker_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., queued_prefill_requests: _Optional[float] = ..., queued_prefill_tokens: _Optional[float] = ..., scheduled_kv_tokens: _Optional[float] = ..., queued_kv_tokens: _Optional[float] = ..., max_kv_tokens: _Optional[float] = ..., running_requests: _Optional[float] = ..., forward_pass_ms: _Optional[float] = ..., recent_ttft_ms: _Optional[float] = ..., recent_itl_ms: _Optional[float] = ..., missing: _Optional[bool] = ...) -> None: ...
+    forward_pass_tokens: float
+    def __init__(self, worker_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., queued_prefill_requests: _Optional[float] = ..., queued_prefill_tokens: _Optional[float] = ..., scheduled_kv_tokens: _Optional[float] = ..., queued_kv_tokens: _Optional[float] = ..., max_kv_tokens: _Optional[float] = ..., running_requests: _Optional[float] = ..., forward_pass_ms: _Optional[float] = ..., recent_ttft_ms: _Optional[float] = ..., recent_itl_ms: _Optional[float] = ..., missing: _Optional[bool] = ..., forward_pass_tokens: _Optional[float] = ...) -> None: ...
 
 class Observations(_message.Message):
     __slots__ = ("traffic", "has_workers", "workers")
