@@ -92,7 +92,10 @@ def full_context() -> TickContext:
         replicas={P: ReplicaCount(2, 3), D: ReplicaCount(4, 4)},
         observations=Observations(
             traffic=TrafficObservation(60.0, 120.0, 3000.0, None, 250.0, None),
-            workers=(WorkerLoad("p0", P, queued_prefill_tokens=1024.0), WorkerLoad("d0", D, missing=True)),
+            workers=(
+                WorkerLoad("p0", P, queued_prefill_tokens=1024.0, forward_pass_ms=90.0, forward_pass_tokens=4096.0),
+                WorkerLoad("d0", D, missing=True),
+            ),
         ),
         predictions=Predictions(num_requests=130.0, isl=None, osl=150.0),
         proposal={P: 3, D: 5},

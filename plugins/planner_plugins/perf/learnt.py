@@ -20,11 +20,12 @@ __all__ = ["EngineModelLearner", "LinearFit", "fit_non_negative"]
 
 MIN_PREFILL_SAMPLES = 12
 MIN_DECODE_SAMPLES = 16
+SMOOTHING = 5  # prefill samples whose median is each point of the curve
 MIN_SPREAD = 3.0  # the largest load seen over the smallest: a slope needs load that varied
 COLLINEAR = 0.95  # |correlation| of running requests and cached tokens past which they are one load
 MAX_RELATIVE_ERROR = 0.2  # of the fit over its own samples: beyond it the form does not fit the engine
 YOUNG_MARGIN = 0.10  # latencies read this much slower when the fit is new...
-MARGIN_FADES_AFTER = 4  # ...fading out over this many sample memories' worth of observations
+MARGIN_FADES_AFTER = 1  # ...fading out over this many sample memories' worth of observations
 
 
 @dataclass(frozen=True)
@@ -114,21 +115,26 @@ class EngineModelLearner:
         return YOUNG_MARGIN * max(0.0, 1.0 - fade)
 
     def _prefill_curve(self) -> tuple[list[float], list[float]] | str:
-        """A pass's time against its tokens: the median of each band of load, made non-decreasing
-        (a longer pass is never faster). Taken as measured, like a profile's table: no form is assumed."""
-        points = list(self.prefill)
+        """A pass's time against its tokens, taken as measured like a profile's table (no form is
+        assumed): the samples in order of tokens, each time the median of its neighbours (a noisy
+        pass does not make a step), then made non-decreasing (a longer pass is never faster)."""
+        points = sorted(self.prefill)
         if len(points) < MIN_PREFILL_SAMPLES:
             return f"prefill: {len(points)} of {MIN_PREFILL_SAMPLES} samples"
-        tokens = np.array([p[0] for p in points])
-        if tokens.max() < MIN_SPREAD * tokens.min():
-            return f"prefill load has not varied enough (passes of {tokens.min():.0f}-{tokens.max():.0f} tokens)"
-        curve: list[tuple[float, float]] = []
-        for band in self.prefill.bands():
-            if band:
-                curve.append((float(np.median([p[0] for p in band])), float(np.median([p[1] for p in band]))))
-        curve.sort()
-        xs = [x for x, _ in curve]
-        ys = [float(y) for y in np.maximum.accumulate([y for _, y in curve])]
+        tokens = [p[0] for p in points]
+        if tokens[-1] < MIN_SPREAD * tokens[0]:
+            return f"prefill load has not varied enough (passes of {tokens[0]:.0f}-{tokens[-1]:.0f} tokens)"
+        times = [p[1] for p in points]
+        half = SMOOTHING // 2
+        smoothed = [float(np.median(times[max(0, i - half) : i + half + 1])) for i in range(len(times))]
+        xs: list[float] = []
+        ys: list[float] = []
+        for x, y in zip(tokens, np.maximum.accumulate(smoothed), strict=True):
+            if xs and x <= xs[-1]:  # passes of equal size: one point, the later (larger) time
+                ys[-1] = float(y)
+                continue
+            xs.append(x)
+            ys.append(float(y))
         return xs, ys
 
     def _decode_fit(self) -> LinearFit | str:

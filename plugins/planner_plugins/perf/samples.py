@@ -33,10 +33,6 @@ class BandedSamples(Generic[T]):
     def add(self, load: float, sample: T) -> None:
         self._bands[self._band(load)].append(sample)
 
-    def bands(self) -> list[list[T]]:
-        """The samples of each band, lowest load first."""
-        return [list(band) for band in self._bands]
-
     def __iter__(self) -> Iterator[T]:
         for band in self._bands:
             yield from band
