@@ -87,9 +87,11 @@ def main() -> None:
             "learnt_sla": learnt.score.sla_attainment, "ratio": ratio, "ratio_after_convergence": tail,
             "final_ttft_error": last.ttft_error if last else None, "final_itl_error": last.itl_error if last else None,
         })  # fmt: skip
-    print("\ntrusted / 5% / stays: minutes into the trace; x: learnt GPU-hours over profiled. The errors judged are the "
-          "median |relative error| of TTFT at half to twice the mean prompt\nand of ITL at the mean context over the KV "
-          "loads the engines ran at (planner.sim.learning.model_error)")  # fmt: skip
+    print(
+        "\ntrusted / 5% / stays: minutes into the trace; x: learnt GPU-hours over profiled. The errors judged are"
+        " the median |relative error| of TTFT at half to twice the mean prompt\nand of ITL at the mean context over"
+        " the KV loads the engines ran at (planner.sim.learning.model_error)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
