@@ -160,3 +160,16 @@ def test_latency_logs_keep_hours_not_days_and_their_windows_stay_right() -> None
         series.add(float(second), float(second % 10))
     assert len(series.times) < 2 * 3600 + 1024  # what a day ago logged is gone
     assert series.mean_between(3 * 86400 - 11.0, 3 * 86400 - 1.0) == pytest.approx(4.5)  # 0..9 over the last ten
+
+
+def test_engines_gone_hours_ago_are_forgotten_but_their_gpu_time_still_counts() -> None:
+    cluster = SimCluster(PERF, [], {P: 1, D: 1}, SimSettings(startup_delay_s=100))
+    for hour in range(1, 11):  # every hour one more decode engine, gone at once again
+        cluster.advance_to(hour * 3600.0)
+        cluster.set_replicas(D, 2)
+        cluster.advance_to(hour * 3600.0 + 600.0)
+        cluster.set_replicas(D, 1)
+    assert len(cluster.decode) < 7  # the ones gone over four hours ago are no longer held
+    assert cluster.gpu_seconds() == pytest.approx(2 * cluster.now + 10 * 600.0)
+    with pytest.raises(Exception, match="no longer known"):
+        cluster.gpu_seconds(3600.0)

@@ -37,6 +37,7 @@ __all__ = ["SimSettings", "SimCluster"]
 
 _PREFILL_DONE, _DECODE_ARRIVE, _DECODE_DONE, _READY = 0, 1, 2, 3
 _E = TypeVar("_E", bound=Engine)
+FORGET_AFTER_S = 4 * 3600.0  # as long as the latency logs keep their values
 RECENT_WINDOW_S = 30.0  # what an engine's "recent" latency covers, like a rate() over 30 s
 
 
@@ -338,7 +339,8 @@ class SimCluster:
         return counts
 
     def _forget_gone_engines(self) -> None:
-        """Fold the GPU time of engines gone by now into one sum and let go of them (and their logs)."""
+        """Fold the GPU time of engines gone hours ago into one sum and let go of them (and their logs):
+        GPU time until any moment of the last FORGET_AFTER_S stays exact."""
         self.prefill = self._forget(self.prefill, self.settings.prefill_gpus_per_engine)
         self.decode = self._forget(self.decode, self.settings.decode_gpus_per_engine)
 
@@ -346,7 +348,7 @@ class SimCluster:
         kept: list[_E] = []
         for engine in engines:
             gone = engine.gone_at
-            if gone is not None and gone <= self.now:
+            if gone is not None and gone <= self.now - FORGET_AFTER_S:
                 self._gone_gpu_seconds += max(0.0, gone - engine.requested_at) * gpus
                 self._forgotten_until = max(self._forgotten_until, gone)
             else:
