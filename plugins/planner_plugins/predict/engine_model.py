@@ -3,11 +3,15 @@ throughput proposer of a deployment with no profile and no AIConfigurator model.
 
 from __future__ import annotations
 
+import logging
+
 from planner_sdk import ContextField, PluginSpec, Predictions, PredictPlugin, PredictResult, Stage, TickContext
 
 from ..perf.learnt import EngineModelLearner
 
 __all__ = ["EngineModelLearn"]
+
+log = logging.getLogger(__name__)
 
 
 class EngineModelLearn(PredictPlugin):
@@ -24,8 +28,16 @@ class EngineModelLearn(PredictPlugin):
             requires=frozenset({ContextField.WORKERS}),
         )
         self.learner = learner
+        self._said: bool | None = None  # whether the last line logged said ready
 
     def predict(self, ctx: TickContext) -> PredictResult:
         self.learner.observe(ctx.observations.workers or ())
-        self.learner.model()  # refit now: the status line below says where the fit stands
+        ready = self.learner.model() is not None  # refit now: the status says where the fit stands
+        if ready != self._said:  # say it when it changes, not every tick
+            self._said = ready
+            if ready:
+                log.info("engine model learnt from the engines' metrics: %s", self.learner.status)
+            else:
+                log.info("learning the engines' speed from their metrics; throughput decisions wait (%s)",
+                         self.learner.status)  # fmt: skip
         return PredictResult(Predictions(), note=f"engine model: {self.learner.status}")
