@@ -12,6 +12,9 @@ import anyio
 from planner import InMemoryConnector, Planner, PlannerConfig, TickRecord, VirtualClock
 from planner.sim.cluster import SimCluster
 from planner.sim.engines import SimRequest
+from planner.sim.world import load_perf
+from planner_plugins.perf.learnt import EngineModelLearner
+from planner_plugins.traces import synthetic_trace
 from planner_sdk import (
     ApplyAck,
     ApplyPlugin,
@@ -232,3 +235,18 @@ def finished_requests(cluster: SimCluster) -> list[SimRequest]:
     finished: list[SimRequest] = []
     cluster.on_complete.append(finished.append)
     return finished
+
+
+def varying_load(minutes: float = 30) -> tuple[SimCluster, EngineModelLearner, float, float]:
+    """A simulated fleet of 3+3 engines (the bundled H200 profile) under a load that swings 1-11 req/s,
+    its metrics fed to a learner every 5 s as builtin_engine_model does; and the traffic's ISL, OSL."""
+    trace = synthetic_trace("sine", minutes * 60, 6.0, amplitude=5.0, period_s=600, isl=3000, osl=200, seed=3)
+    cluster = SimCluster(load_perf(PlannerConfig()), trace.requests, {Role.PREFILL: 3, Role.DECODE: 3})
+    learner = EngineModelLearner()
+    t = 5.0
+    while t < trace.duration:
+        cluster.advance_to(t)
+        learner.observe(cluster.worker_loads())
+        learner.model()
+        t += 5.0
+    return cluster, learner, 3000.0, 200.0

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from helpers import varying_load
 from planner.cli import main as cli_main
 from planner.config import PlannerConfig, load_config
 from planner.errors import ConfigError
@@ -56,11 +57,16 @@ def test_a_bigger_gpu_holds_more_and_decodes_the_same_batch_faster() -> None:
     )
 
 
-@pytest.mark.parametrize("source", ["profile", "aic"])
-def test_profile_and_aic_models_answer_the_same_questions(source: str) -> None:
-    model = (
-        PerfModel.from_profile(load_profile(BUNDLED_PROFILE_DIR)) if source == "profile" else aic_perf_model(LLAMA_H200)
-    )
+@pytest.mark.parametrize("source", ["profile", "aic", "learnt"])
+def test_profile_aic_and_learnt_models_answer_the_same_questions(source: str) -> None:
+    if source == "profile":
+        model = PerfModel.from_profile(load_profile(BUNDLED_PROFILE_DIR))
+    elif source == "aic":
+        model = aic_perf_model(LLAMA_H200)
+    else:
+        learnt = varying_load(minutes=20)[1].model()
+        assert learnt is not None
+        model = learnt
     ttfts = [model.prefill.ttft_ms(isl) for isl in (500, 2000, 8000, 16000)]
     assert all(math.isfinite(t) and t > 0 for t in ttfts)
     assert ttfts == sorted(ttfts)  # a longer prompt never prefills faster

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helpers import varying_load
 from planner.config import PlannerConfig
-from planner.sim.cluster import SimCluster
 from planner.sim.learning import learning_replay, model_error
 from planner_plugins.builtins import create_plugins
 from planner_plugins.observe import parse_worker_metrics
@@ -29,19 +29,6 @@ from planner_sdk import (
 P, D = Role.PREFILL, Role.DECODE
 PERF = PerfModel.from_profile(load_profile(BUNDLED_PROFILE_DIR))
 VIEW = PlannerView("disagg", (P, D), "sla", 1000, 20, -1, {}, {})
-
-
-def varying_load(minutes: float = 30) -> tuple[SimCluster, EngineModelLearner, float, float]:
-    """A simulated fleet of 3+3 engines under a load that swings 1-11 req/s, its metrics fed to a
-    learner every 5 s (as builtin_engine_model does at the load loop's cadence)."""
-    trace = synthetic_trace("sine", minutes * 60, 6.0, amplitude=5.0, period_s=600, isl=3000, osl=200, seed=3)
-    cluster = SimCluster(PERF, trace.requests, {P: 3, D: 3})
-    learner = EngineModelLearner()
-    for t in np.arange(5.0, trace.duration, 5.0):
-        cluster.advance_to(float(t))
-        learner.observe(cluster.worker_loads())
-        learner.model()
-    return cluster, learner, 3000.0, 200.0
 
 
 def test_from_a_simulated_engines_metrics_the_model_converges_within_5_percent() -> None:
