@@ -162,3 +162,32 @@ def test_a_replay_that_starts_with_no_model_withholds_then_plans_and_meets_the_s
     assert result.points[-1].ready
     assert result.converged_at is not None
     assert result.score.sla_attainment >= 0.95
+
+
+def sglang_prefill(waiting: int, prompt_tokens: int, requests: int, ttft_seconds: float) -> str:
+    """An SGLang prefill engine's /metrics (its documented names): counters of prompt tokens and
+    requests, and the TTFT histogram's sum and count (one request, one first token)."""
+    return f"""# TYPE sglang:num_running_reqs gauge
+sglang:num_running_reqs 1
+# TYPE sglang:num_queue_reqs gauge
+sglang:num_queue_reqs {waiting}
+# TYPE sglang:prompt_tokens counter
+sglang:prompt_tokens_total {prompt_tokens}
+# TYPE sglang:num_requests counter
+sglang:num_requests_total {requests}
+# TYPE sglang:time_to_first_token_seconds histogram
+sglang:time_to_first_token_seconds_bucket{{le="+Inf"}} {requests}
+sglang:time_to_first_token_seconds_sum {ttft_seconds}
+sglang:time_to_first_token_seconds_count {requests}
+"""
+
+
+def test_an_sglang_prefill_engine_with_nothing_waiting_gives_its_ttft_as_a_pass() -> None:
+    busy, _ = parse_worker_metrics(sglang_prefill(4, 500_000, 250, 100.0), "p0", P)
+    assert busy.forward_pass_ms is None  # prompts waiting: their TTFT is queueing, not a pass
+    first, totals = parse_worker_metrics(sglang_prefill(0, 500_000, 250, 100.0), "p0", P)
+    assert first.forward_pass_ms == pytest.approx(400.0)  # 100 s of TTFT over 250 requests
+    assert first.forward_pass_tokens == pytest.approx(2000.0)
+    recent, _ = parse_worker_metrics(sglang_prefill(0, 530_000, 260, 106.0), "p0", P, totals)
+    assert recent.forward_pass_tokens == pytest.approx(3000.0)  # the ten requests since the last scrape
+    assert recent.forward_pass_ms == pytest.approx(600.0)

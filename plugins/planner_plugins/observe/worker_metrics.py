@@ -131,11 +131,12 @@ def parse_worker_metrics(
         )
         if value is not None
     }  # fmt: skip
+    if "prompt" not in totals:  # SGLang counts prompt tokens and requests: a histogram's sum and count
+        tokens, requests = _gauge(families, (SGLANG_PROMPT_TOTAL,)), _gauge(families, (SGLANG_REQUESTS_TOTAL,))
+        if tokens is not None and requests is not None:
+            totals["prompt"] = HistogramTotals(tokens, requests)
     prompt = totals.get("prompt")
     mean_prompt = prompt.total / prompt.count if prompt and prompt.count else None
-    if mean_prompt is None:
-        tokens, requests = _gauge(families, (SGLANG_PROMPT_TOTAL,)), _gauge(families, (SGLANG_REQUESTS_TOTAL,))
-        mean_prompt = tokens / requests if tokens is not None and requests else None
     generation = totals.get("generation")
     mean_generation = generation.total / generation.count if generation and generation.count else None
     queued_tokens = waiting * mean_prompt if waiting is not None and mean_prompt is not None else None
@@ -144,8 +145,13 @@ def parse_worker_metrics(
         queued_kv = waiting * (mean_prompt + (mean_generation or 0.0))
     ttft = _recent_mean(totals.get("ttft"), previous.get("ttft"))
     itl = _recent_mean(totals.get("itl"), previous.get("itl"))
-    # A prefill engine's recent passes: their mean time against the mean prompt they carried.
-    pass_s = _recent_mean(totals.get("prefill_time"), previous.get("prefill_time")) if role is Role.PREFILL else None
+    # A prefill engine's recent passes: their mean time against the mean prompt they carried. Without
+    # vLLM's prefill-time histogram, TTFT while nothing waits is the pass (and a little transfer) too.
+    pass_s = None
+    if role is Role.PREFILL:
+        pass_s = _recent_mean(totals.get("prefill_time"), previous.get("prefill_time"))
+        if pass_s is None and "prefill_time" not in totals and waiting == 0:
+            pass_s = ttft
     pass_tokens = _recent_mean(totals.get("prompt"), previous.get("prompt")) if pass_s is not None else None
     forward_s = pass_s if pass_s is not None else itl if role is not Role.PREFILL else None
     load = WorkerLoad(
