@@ -65,8 +65,9 @@ def _decode_features(batch: float, kv_tokens: float) -> tuple[float, float, floa
 
 
 class EngineModelLearner:
-    """Fits the engines' speed from what their /metrics say each tick, in bounded memory (Dynamo's
-    `max_num_fpm_samples` in `fpm_sample_bucket_size` bands of load).
+    """Fits the engines' speed from what their /metrics say each tick, in bounded memory: `max_samples`
+    in `buckets` bands of load, as Dynamo keeps forward-pass metrics (four times its default 64: a
+    fit over two quantities wants more points than the load loop's line).
 
     `model()` is None, with `status` saying why, until both fits are trustworthy: enough samples,
     load that varied (the largest seen at least MIN_SPREAD times the smallest; points from one load
