@@ -70,21 +70,21 @@ def main() -> None:
         stays = learnt.converged_at
         gpus = (base.prefill_engine_num_gpu, base.decode_engine_num_gpu)
         after = stays if stays is not None else trace.duration
-        tail_learnt = gpu_hours_between(learnt.timeline, after, trace.duration, gpus)
+        tail_learnt = gpu_hours_between(learnt.replay.timeline, after, trace.duration, gpus)
         tail_profiled = gpu_hours_between(profiled.timeline, after, trace.duration, gpus)
         tail = tail_learnt / tail_profiled if tail_profiled > 0 else float("nan")
-        ratio = learnt.gpu_hours / profiled.gpu_hours
+        ratio = learnt.replay.gpu_hours / profiled.gpu_hours
         after_text = f"{tail:.3f}" if stays is not None and tail_profiled > 0 else "-"
         print(f"{name:<28} {minutes(trusted):>7} {minutes(within):>5} {minutes(stays):>5} {learnt.withheld:>8} "
               f"{profiled.gpu_hours:>10.2f}/{100 * profiled.sla_attainment:>6.2f} "
-              f"{learnt.gpu_hours:>9.2f}/{100 * learnt.score.sla_attainment:>6.2f} {ratio:>6.3f} "
+              f"{learnt.replay.gpu_hours:>9.2f}/{100 * learnt.replay.sla_attainment:>6.2f} {ratio:>6.3f} "
               f"{after_text:>13}")  # fmt: skip
         last = learnt.points[-1] if learnt.points else None
         rows.append({
             "case": name, "trusted_s": trusted, "within_5pct_s": within, "stays_within_s": stays,
             "withheld": learnt.withheld, "profiled_gpu_hours": profiled.gpu_hours,
-            "profiled_sla": profiled.sla_attainment, "learnt_gpu_hours": learnt.gpu_hours,
-            "learnt_sla": learnt.score.sla_attainment, "ratio": ratio, "ratio_after_convergence": tail,
+            "profiled_sla": profiled.sla_attainment, "learnt_gpu_hours": learnt.replay.gpu_hours,
+            "learnt_sla": learnt.replay.sla_attainment, "ratio": ratio, "ratio_after_convergence": tail,
             "final_ttft_error": last.ttft_error if last else None, "final_itl_error": last.itl_error if last else None,
         })  # fmt: skip
     print(

@@ -380,6 +380,7 @@ class PlannerConfig(BaseSettings):
             "wall_seconds_per_second": 1.0 / self.clock_speed_effective,
             "engine_startup_seconds": self.engine_startup_effective,
             "learn_engine_model": self.learns_engine_model,
+            "observe_interval_seconds": self.observe_interval_seconds,
             # Known when the user says so, or when the engines are the simulator's; else learnt.
             "refine_engine_startup": self.engine_startup_seconds is None and self.environment != "embedded",
         }
@@ -392,6 +393,15 @@ class PlannerConfig(BaseSettings):
             return False
         unknown = self.profile_results_dir is None and self.aic_perf_model is None and self.environment != "embedded"
         return self.engine_model == "learnt" or unknown
+
+    @property
+    def observe_interval_seconds(self) -> float:
+        """How often engines and traffic are observed: as often as the fastest loop that reads them
+        runs (the load loop, or the engine model's samples, else the throughput loop)."""
+        intervals = [self.load_adjustment_interval_seconds] if self.load_enabled or self.learns_engine_model else []
+        if self.throughput_enabled:
+            intervals.append(self.throughput_adjustment_interval_seconds)
+        return min(intervals, default=self.throughput_adjustment_interval_seconds)
 
     @property
     def engine_startup_effective(self) -> float:

@@ -32,7 +32,7 @@ from .registry import PluginRegistry, RegisteredPlugin
 from .remote.server import RegistryServer
 from .scheduling.cadence import base_cadence
 from .scheduling.scheduler import SchedulerStats, TickScheduler
-from .sim.world import SimulatedDeployment, embedded_trace, observe_interval
+from .sim.world import SimulatedDeployment, embedded_trace
 from .transport import InProcessTransport, PluginTransport
 
 if TYPE_CHECKING:  # the Kubernetes client loads only for a planner that uses it (start-up time)
@@ -308,7 +308,7 @@ def planned_base_cadence(config: PlannerConfig) -> float | None:
     intervals |= {p.id: p.execution_interval_seconds for p in config.plugin_registration.static_plugins
                   if p.stage != "apply"}  # fmt: skip
     if config.environment == "embedded":
-        intervals["sim_observe"] = observe_interval(config)
+        intervals["sim_observe"] = config.observe_interval_seconds
     explicit = config.scheduling.scale_interval_seconds
     if not intervals and explicit is None:
         return None

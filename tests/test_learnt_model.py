@@ -161,7 +161,7 @@ def test_a_replay_that_starts_with_no_model_withholds_then_plans_and_meets_the_s
     assert result.withheld >= 1  # the first decision came before the fit
     assert result.points[-1].ready
     assert result.converged_at is not None
-    assert result.score.sla_attainment >= 0.95
+    assert result.replay.sla_attainment >= 0.95
 
 
 def sglang_prefill(waiting: int, prompt_tokens: int, requests: int, ttft_seconds: float) -> str:

@@ -4,27 +4,22 @@ engines' metrics matches their true speed, and what it costs against the planner
 from __future__ import annotations
 
 import statistics
-import time
-from dataclasses import dataclass, field
-
-import anyio
+from dataclasses import dataclass
 
 from planner_plugins.perf import PerfModel
 from planner_plugins.perf.crosscheck import cross_check_at
 from planner_plugins.perf.learnt import EngineModelLearner
 from planner_plugins.predict import EngineModelLearn
 from planner_plugins.traces import Trace
-from planner_sdk import ProposeResult, Role
+from planner_sdk import ProposeResult
 
-from ..clock import VirtualClock
 from ..config import PlannerConfig
 from ..daemon import Planner
 from ..errors import PlannerError
 from ..pipeline.record import TickRecord
 from ..transport import InProcessTransport
-from .replay import ReplicaPoint
-from .score import LatencyScore
-from .world import SimulatedDeployment, load_perf
+from .replay import ReplayResult, ReplicaPoint, replay_config
+from .world import SimulatedDeployment
 
 __all__ = ["CONVERGED", "LearningPoint", "LearningResult", "learning_replay", "model_error"]
 
@@ -42,11 +37,8 @@ class LearningPoint:
 @dataclass
 class LearningResult:
     points: list[LearningPoint]
-    gpu_hours: float
-    score: LatencyScore
     withheld: int  # throughput decisions withheld as model_not_ready
-    timeline: list[ReplicaPoint] = field(default_factory=list)
-    wall_seconds: float = 0.0
+    replay: ReplayResult  # cost, attainment and the fleet over time
 
     @property
     def converged_at(self) -> float | None:
@@ -82,60 +74,31 @@ def model_error(truth: PerfModel, learner: EngineModelLearner, isl: float, osl: 
 
 
 def learning_replay(config: PlannerConfig, trace: Trace, *, every_s: float = 60.0) -> LearningResult:
-    """Replay `trace` with `config` (its engine_model learnt) and check the learnt model every `every_s`."""
-    started = time.perf_counter()
+    """Replay `trace` with `config` (its engine model learnt) and check the learnt model every `every_s`."""
+    if not config.learns_engine_model:
+        raise PlannerError("learning_replay: the config does not learn its engine model (engine_model: learnt)")
     points: list[LearningPoint] = []
-    timeline: list[ReplicaPoint] = []
     withheld = 0
+    learners: list[EngineModelLearner] = []
     isl = statistics.fmean(r.isl for r in trace.requests) if trace.requests else 1.0
     osl = statistics.fmean(r.osl for r in trace.requests) if trace.requests else 1.0
 
-    async def main() -> SimulatedDeployment:
+    def watch(planner: Planner, world: SimulatedDeployment, record: TickRecord) -> None:
         nonlocal withheld
-        clock = VirtualClock(start=0.0)
-        world = SimulatedDeployment(config, clock, trace, load_perf(config))
-        learners: list[EngineModelLearner] = []
-        next_check = every_s
-
-        def on_record(record: TickRecord) -> None:
-            nonlocal withheld, next_check
-            withheld += any(
-                isinstance(c.result, ProposeResult) and c.result.reason.startswith("model_not_ready")
-                for c in record.calls
-            )
-            replicas = world.cluster.replicas()
-            timeline.append(
-                ReplicaPoint(clock.monotonic(), replicas[Role.PREFILL].expected, replicas[Role.DECODE].expected)
-            )
-            if clock.monotonic() >= next_check:
-                next_check += every_s
-                errors = model_error(world.cluster.perf, learners[0], isl, osl)
-                ready = errors is not None
-                points.append(LearningPoint(clock.monotonic(), ready, *(errors or (None, None))))
-
-        planner = Planner(config, clock=clock, connector=world.connector, plugins=world.plugins, on_record=on_record)
-        async with planner, clock.autojump(), anyio.create_task_group() as group:
+        if not learners:
             learners.extend(
                 entry.transport.plugin.learner
                 for entry in planner.registry
                 if isinstance(entry.transport, InProcessTransport)
                 and isinstance(entry.transport.plugin, EngineModelLearn)
             )
-            if not learners:
-                raise PlannerError("learning_replay: the config does not learn its engine model (engine_model: learnt)")
+        withheld += any(
+            isinstance(c.result, ProposeResult) and c.result.reason.startswith("model_not_ready") for c in record.calls
+        )
+        now = planner.clock.monotonic()
+        if now >= every_s * (len(points) + 1):
+            errors = model_error(world.cluster.perf, learners[0], isl, osl)
+            points.append(LearningPoint(now, errors is not None, *(errors or (None, None))))
 
-            async def stop_at_trace_end() -> None:
-                await clock.sleep_until(trace.duration)
-                planner.stop()
-
-            group.start_soon(stop_at_trace_end)
-            await planner.run()
-        return world
-
-    world = anyio.run(main)
-    cluster = world.cluster
-    cluster.advance_to(trace.duration)
-    gpu_hours = cluster.gpu_seconds(trace.duration) / 3600.0
-    cluster.run_until_drained()
-    score = cluster.score(config.ttft_ms, config.itl_ms)
-    return LearningResult(points, gpu_hours, score, withheld, timeline, time.perf_counter() - started)
+    replay = replay_config(config, trace, name="learnt", watch=watch)
+    return LearningResult(points, withheld, replay)

@@ -20,12 +20,21 @@ from .oracle import OracleResult, oracle_sizing
 from .score import LatencyScore
 from .world import SimulatedDeployment, load_perf, simulation_settings
 
-__all__ = ["ReplayResult", "ReplicaPoint", "oracle_for", "replay_config", "replay_configs", "starting_from"]
+__all__ = [
+    "RecordWatcher",
+    "ReplayResult",
+    "ReplicaPoint",
+    "oracle_for",
+    "replay_config",
+    "replay_configs",
+    "starting_from",
+]
 
 DECISION_CUTS = ("budget_capped", "change_capped", "min_endpoint")
 """Cuts that change what a decision asked for (a held scale-down only defers it)."""
 
 Progress = Callable[[float], None]
+RecordWatcher = Callable[[Planner, SimulatedDeployment, TickRecord], None]
 """Called with the fraction of the trace simulated so far."""
 
 
@@ -66,6 +75,7 @@ async def _run(
     snapshots: list[Snapshot],
     cuts: dict[str, int],
     progress: Progress | None,
+    watch: RecordWatcher | None,
 ) -> tuple[SimulatedDeployment, int]:
     clock = VirtualClock(start=0.0)
     # A replay observes the simulated frontend directly, on its virtual clock: no Prometheus to ask.
@@ -83,6 +93,8 @@ async def _run(
         timeline.append(
             ReplicaPoint(world.cluster.now, replicas[Role.PREFILL].expected, replicas[Role.DECODE].expected)
         )
+        if watch is not None:
+            watch(planner, world, record)
 
     planner = Planner(config, clock=clock, connector=world.connector, plugins=world.plugins, on_record=on_record)
     async with planner, clock.autojump(), anyio.create_task_group() as group:
@@ -101,18 +113,24 @@ async def _run(
 
 
 def replay_config(
-    config: PlannerConfig, trace: Trace, *, name: str = "default", progress: Progress | None = None
+    config: PlannerConfig,
+    trace: Trace,
+    *,
+    name: str = "default",
+    progress: Progress | None = None,
+    watch: RecordWatcher | None = None,
 ) -> ReplayResult:
     """Run the planner over the whole trace, then let the deployment drain and score it.
 
     GPU-hours count from the trace's start to its last arrival; the requests still in flight
-    then finish on the fleet as it stands, and count in the latency scores.
+    then finish on the fleet as it stands, and count in the latency scores. `watch` sees the
+    planner, the simulated deployment and each tick's record as the replay runs.
     """
     started = time.perf_counter()
     timeline: list[ReplicaPoint] = []
     snapshots: list[Snapshot] = []
     cuts: dict[str, int] = {}
-    world, cut_decisions = anyio.run(_run, config, trace, timeline, snapshots, cuts, progress)
+    world, cut_decisions = anyio.run(_run, config, trace, timeline, snapshots, cuts, progress, watch)
     cluster = world.cluster
     cluster.advance_to(trace.duration)
     gpu_hours = cluster.gpu_seconds(trace.duration) / 3600.0

@@ -17,7 +17,6 @@ __all__ = [
     "BUNDLED_TRACE",
     "SimulatedDeployment",
     "load_perf",
-    "observe_interval",
     "simulation_settings",
     "embedded_trace",
 ]
@@ -54,15 +53,6 @@ def embedded_trace(config: PlannerConfig) -> Trace:
     return scale_rate(trace, config.simulation.rate_scale, seed=config.simulation.seed)
 
 
-def observe_interval(config: PlannerConfig) -> float:
-    """How often the simulated deployment is observed: as often as the fastest enabled loop runs."""
-    fast = config.load_enabled or config.learns_engine_model  # the load loop, or the engine model's samples
-    intervals = [config.load_adjustment_interval_seconds] if fast else []
-    if config.throughput_enabled:
-        intervals.append(config.throughput_adjustment_interval_seconds)
-    return min(intervals, default=config.throughput_adjustment_interval_seconds)
-
-
 class SimulatedDeployment:
     """Everything the planner needs to drive a simulated disaggregated deployment."""
 
@@ -75,7 +65,7 @@ class SimulatedDeployment:
         self.trace = trace
         self.cluster = SimCluster(perf or load_perf(config), trace.requests, initial, simulation_settings(config))
         self.connector = SimConnector(self.cluster, clock)
-        interval = observe_interval(config)
+        interval = config.observe_interval_seconds
         window = config.throughput_adjustment_interval_seconds if config.throughput_enabled else interval
         # With Prometheus configured, traffic comes from it (scraping the simulated frontend), not from here.
         traffic = config.metric_pulling_prometheus_endpoint is None

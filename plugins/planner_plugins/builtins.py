@@ -104,14 +104,8 @@ def worker_metrics_plugin(
 ) -> WorkerMetricsObserve:
     """builtin_worker_metrics for a fixed list of workers, or for those `discover()` finds each tick;
     scraped as often as the fastest loop that reads it."""
-    effective = settings["effective"]
-    fast = effective["load_enabled"] or effective["learn_engine_model"]
-    intervals = [settings["load_adjustment_interval_seconds"]] if fast else []
-    intervals += [settings["throughput_adjustment_interval_seconds"]] if effective["throughput_enabled"] else []
-    intervals = intervals or [settings["throughput_adjustment_interval_seconds"]]
-    return WorkerMetricsObserve(
-        endpoints, float(min(intervals)), settings["worker_metrics_timeout_seconds"], discover=discover
-    )
+    interval = float(settings["effective"]["observe_interval_seconds"])
+    return WorkerMetricsObserve(endpoints, interval, settings["worker_metrics_timeout_seconds"], discover=discover)
 
 
 def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
@@ -157,7 +151,7 @@ def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
             default_osl=settings["osl"],
         )
         engines: PerfModel | EngineModelLearner = (
-            perf_model(settings) if not effective["learn_engine_model"] else (_engine_model_learner(settings, plugins))
+            _engine_model_learner(settings, plugins) if effective["learn_engine_model"] else perf_model(settings)
         )
         plugins.append(ThroughputPropose(engines, sizing, roles, floor=effective["load_enabled"]))
     if effective["load_enabled"]:

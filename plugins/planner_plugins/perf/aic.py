@@ -108,10 +108,8 @@ def supported_models() -> list[str]:
 
 def supported_systems() -> list[str]:
     """GPU systems with measured kernel data in the library."""
-    data = _package_dir() / "systems" / "data"
-    return sorted(
-        p.name for p in data.iterdir() if p.is_dir() and (_package_dir() / "systems" / f"{p.name}.yaml").is_file()
-    )
+    systems = _package_dir() / "systems"
+    return sorted(p.name for p in (systems / "data").iterdir() if p.is_dir() and (systems / f"{p.name}.yaml").is_file())
 
 
 def _check(spec: AicSpec) -> dict[str, Any]:
