@@ -168,6 +168,12 @@ class PlannerConfig(BaseSettings):
     engine_startup_seconds: float | None = Field(
         None, ge=0, le=86400, description="Time from asking for an engine to it serving (refined from observed starts)."
     )
+    observe_interval_seconds: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description="How often engines and traffic are observed (default: the fastest loop reading them).",
+    )
     engine_context_length: int = Field(131072, ge=1)
     prefill_scale_up_queue_tokens: float = Field(16384.0, ge=0)
     prefill_scale_down_queue_tokens: float = Field(1024.0, ge=0)
@@ -291,6 +297,12 @@ class PlannerConfig(BaseSettings):
                 )
         elif self.ha.enabled:
             raise ValueError(f"ha.enabled needs environment 'kubernetes' (a Lease), not {self.environment!r}")
+        fastest = self._fastest_reader_interval
+        if self.observe_interval_seconds is not None and self.observe_interval_seconds > fastest:
+            raise ValueError(
+                f"observe_interval_seconds={self.observe_interval_seconds:g} is longer than the {fastest:g} s "
+                "loop that reads the observations: it would decide on stale ones"
+            )
         self._engine_gpus_follow_the_picks()
         if self.max_gpu_budget >= 0:
             floor = sum(self.min_endpoint_for(r) * self.gpus_per_engine(r) for r in self.roles)
@@ -380,7 +392,7 @@ class PlannerConfig(BaseSettings):
             "wall_seconds_per_second": 1.0 / self.clock_speed_effective,
             "engine_startup_seconds": self.engine_startup_effective,
             "learn_engine_model": self.learns_engine_model,
-            "observe_interval_seconds": self.observe_interval_seconds,
+            "observe_interval_seconds": self.observe_interval_effective,
             # Known when the user says so, or when the engines are the simulator's; else learnt.
             "refine_engine_startup": self.engine_startup_seconds is None and self.environment != "embedded",
         }
@@ -395,9 +407,14 @@ class PlannerConfig(BaseSettings):
         return self.engine_model == "learnt" or unknown
 
     @property
-    def observe_interval_seconds(self) -> float:
-        """How often engines and traffic are observed: as often as the fastest loop that reads them
-        runs (the load loop, or the engine model's samples, else the throughput loop)."""
+    def observe_interval_effective(self) -> float:
+        """How often engines and traffic are observed: `observe_interval_seconds`, else as often as the
+        fastest loop that reads them runs."""
+        return self.observe_interval_seconds or self._fastest_reader_interval
+
+    @property
+    def _fastest_reader_interval(self) -> float:
+        # The load loop, or the engine model's samples, else the throughput loop.
         intervals = [self.load_adjustment_interval_seconds] if self.load_enabled or self.learns_engine_model else []
         if self.throughput_enabled:
             intervals.append(self.throughput_adjustment_interval_seconds)

@@ -308,7 +308,7 @@ def planned_base_cadence(config: PlannerConfig) -> float | None:
     intervals |= {p.id: p.execution_interval_seconds for p in config.plugin_registration.static_plugins
                   if p.stage != "apply"}  # fmt: skip
     if config.environment == "embedded":
-        intervals["sim_observe"] = config.observe_interval_seconds
+        intervals["sim_observe"] = config.observe_interval_effective
     explicit = config.scheduling.scale_interval_seconds
     if not intervals and explicit is None:
         return None

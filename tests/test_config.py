@@ -112,6 +112,19 @@ def test_load_interval_must_be_shorter_than_throughput_interval_when_both_run() 
         )
 
 
+def test_observations_default_to_the_fastest_loop_reading_them() -> None:
+    assert PlannerConfig().observe_interval_effective == 5  # the load loop
+    sla = PlannerConfig(optimization_target="sla")
+    assert sla.observe_interval_effective == 180  # the throughput loop alone
+    assert sla.model_copy(update={"engine_model": "learnt"}).observe_interval_effective == 5  # the model's samples
+    assert PlannerConfig(optimization_target="sla", observe_interval_seconds=20).observe_interval_effective == 20
+
+
+def test_observing_less_often_than_a_loop_reads_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="observe_interval_seconds=300 is longer than the 180 s loop"):
+        load_config(overrides=["optimization_target=sla", "observe_interval_seconds=300"])
+
+
 def test_role_specific_min_endpoints_override_the_shared_one() -> None:
     config = PlannerConfig(min_endpoint=1, decode_min_endpoint=2)
     assert config.min_endpoint_for(Role.PREFILL) == 1

@@ -91,6 +91,54 @@ def test_a_term_that_fits_negative_is_dropped_not_kept() -> None:
     assert fit.relative_error < 1e-6
 
 
+CAPACITY = 900_000.0
+CONTEXT = 10_000.0
+
+
+def bent_itl_ms(usage: float) -> float:
+    """An engine whose step time flattens past half its cache (as measured engines' curves bend)."""
+    return 4.0 + 30.0 * min(usage, 0.5) + 12.0 * max(0.0, usage - 0.5)
+
+
+def decode_load(usage: float) -> WorkerLoad:
+    batch = max(1, round(usage * CAPACITY / CONTEXT))
+    kv = batch * CONTEXT
+    return WorkerLoad(
+        "d0", D, running_requests=batch, scheduled_kv_tokens=kv, max_kv_tokens=CAPACITY,
+        recent_itl_ms=bent_itl_ms(kv / CAPACITY),
+    )  # fmt: skip
+
+
+def learner_fed(usages: np.ndarray) -> EngineModelLearner:
+    learner = EngineModelLearner()
+    for i, usage in enumerate(usages):
+        tokens = 500.0 + 37.0 * (i % 200)
+        learner.observe((WorkerLoad("p0", P, forward_pass_ms=5 + tokens / 40, forward_pass_tokens=tokens),))
+        learner.observe((decode_load(float(usage)),))
+    return learner
+
+
+def test_a_busy_engines_few_samples_are_kept_beside_a_quiet_ones_many() -> None:
+    quiet = np.random.default_rng(2).uniform(0.01, 0.1, 5000)
+    learner = learner_fed(np.concatenate([quiet, [0.62, 0.64, 0.66, 0.68], quiet]))
+    busy = [kv / CAPACITY for _, kv, _ in learner.decode if kv / CAPACITY > 0.5]
+    assert len(busy) == 4
+
+
+def test_a_step_curve_that_bends_is_followed_where_the_engines_ran() -> None:
+    learner = learner_fed(np.random.default_rng(3).uniform(0.02, 0.7, 2000))
+    model = learner.model()
+    assert model is not None
+    for usage in (0.3, 0.6, 0.68):  # the young fit's margin aside
+        learnt = model.decode.itl_ms(usage, CONTEXT) / (1 + learner.margin)
+        assert learnt == pytest.approx(bent_itl_ms(usage), rel=0.03)
+    # A straight line through the same samples reads the busy end several per cent slow.
+    straight = learner._decode_fit()
+    assert not isinstance(straight, str)
+    batch = 0.68 * CAPACITY / CONTEXT
+    assert straight((1.0, batch, batch * CONTEXT)) > 1.05 * bent_itl_ms(0.68)
+
+
 def propose_context(workers: tuple[WorkerLoad, ...] = ()) -> TickContext:
     return TickContext(
         3, 60, 180.0, VIEW, {P: ReplicaCount(2, 2), D: ReplicaCount(2, 2)}, Observations(workers=workers),

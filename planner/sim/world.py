@@ -65,7 +65,7 @@ class SimulatedDeployment:
         self.trace = trace
         self.cluster = SimCluster(perf or load_perf(config), trace.requests, initial, simulation_settings(config))
         self.connector = SimConnector(self.cluster, clock)
-        interval = config.observe_interval_seconds
+        interval = config.observe_interval_effective
         window = config.throughput_adjustment_interval_seconds if config.throughput_enabled else interval
         # With Prometheus configured, traffic comes from it (scraping the simulated frontend), not from here.
         traffic = config.metric_pulling_prometheus_endpoint is None

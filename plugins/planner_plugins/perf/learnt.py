@@ -23,6 +23,7 @@ MIN_DECODE_SAMPLES = 16
 SMOOTHING = 5  # prefill samples whose median is each point of the curve
 MIN_SPREAD = 3.0  # the largest load seen over the smallest: a slope needs load that varied
 COLLINEAR = 0.95  # |correlation| of running requests and cached tokens past which they are one load
+MIN_BAND_SAMPLES = 2  # a band's measured/fitted ratio counts from this many samples
 MAX_RELATIVE_ERROR = 0.2  # of the fit over its own samples: beyond it the form does not fit the engine
 YOUNG_MARGIN = 0.10  # latencies read this much slower when the fit is new...
 MARGIN_FADES_AFTER = 1  # ...fading out over this many sample memories' worth of observations
@@ -64,6 +65,28 @@ def _decode_features(batch: float, kv_tokens: float) -> tuple[float, float, floa
     return (1.0, batch, kv_tokens)  # per-request work, and attention over every cached token
 
 
+@dataclass(frozen=True)
+class DecodeStep:
+    """A decode step's time: the linear fit, times how the engines' steps measured against it in each
+    band of KV usage they ran at (a real engine's curve bends: kernels change at batch sizes, the cache
+    fills unevenly), held at the nearest band's ratio outside the bands seen."""
+
+    fit: LinearFit
+    max_kv_tokens: float
+    usages: tuple[float, ...]  # the bands' median KV usage, ascending
+    ratios: tuple[float, ...]  # the bands' median measured / fitted step time
+
+    def _at(self, batch: float, context: float) -> float:
+        usage = batch * context / self.max_kv_tokens
+        ratio = float(np.interp(usage, self.usages, self.ratios)) if self.usages else 1.0
+        return self.fit(_decode_features(batch, batch * context)) * ratio
+
+    def __call__(self, batch: float, context: float) -> float:
+        # A fuller batch never steps faster: at least the step of any smaller band's batch of this context.
+        smaller = (u * self.max_kv_tokens / context for u in self.usages if u * self.max_kv_tokens < batch * context)
+        return max([self._at(batch, context), *(self._at(b, context) for b in smaller if b > 0)])
+
+
 class EngineModelLearner:
     """Fits the engines' speed from what their /metrics say each tick, in bounded memory: `max_samples`
     in `buckets` bands of load, as Dynamo keeps forward-pass metrics (four times its default 64: a
@@ -79,8 +102,13 @@ class EngineModelLearner:
         self.prefill_gpus, self.decode_gpus = prefill_gpus, decode_gpus
         self.max_samples = max_samples
         self.prefill: BandedSamples[tuple[float, float]] = BandedSamples(max_samples, buckets)
-        self.decode: BandedSamples[tuple[float, float, float]] = BandedSamples(max_samples, buckets)
+        # Decode samples banded by the share of the KV cache they ran at, evenly: the fit must hold
+        # near the ITL target (a busy engine), which log bands of tokens would leave one band.
+        self.decode: BandedSamples[tuple[float, float, float]] = BandedSamples(
+            max_samples, buckets, load_range=1.0, linear=True
+        )
         self.max_kv_tokens: float | None = None
+        self._capacity_missing = False
         self.status = "no engine metrics yet"
         self.seen_since_ready = 0
         self._ready = False
@@ -97,12 +125,15 @@ class EngineModelLearner:
                 self.prefill.add(tokens, (tokens, pass_ms))
                 self._seen()
             elif w.role is Role.DECODE:
-                if _positive(w.max_kv_tokens):
-                    self.max_kv_tokens = max(self.max_kv_tokens or 0.0, w.max_kv_tokens)
+                if not _positive(w.max_kv_tokens):
+                    # A step's load is its share of the cache: unknown without the capacity (said in status).
+                    self._capacity_missing = self._changed = True
+                    continue
+                self.max_kv_tokens = max(self.max_kv_tokens or 0.0, w.max_kv_tokens)
                 batch, kv = w.running_requests, w.scheduled_kv_tokens
                 itl = w.recent_itl_ms if w.recent_itl_ms is not None else pass_ms
                 if _positive(batch) and _positive(kv) and _positive(itl):
-                    self.decode.add(kv, (batch, kv, itl))
+                    self.decode.add(kv / w.max_kv_tokens, (batch, kv, itl))
                     self._seen()
 
     def _seen(self) -> None:
@@ -138,12 +169,29 @@ class EngineModelLearner:
             ys.append(float(y))
         return xs, ys
 
+    def _decode_step(self) -> DecodeStep | str:
+        fit = self._decode_fit()
+        if isinstance(fit, str):
+            return fit
+        assert self.max_kv_tokens is not None
+        usages: list[float] = []
+        ratios: list[float] = []
+        bands = self.decode.bands()
+        for i, band in enumerate(bands):
+            if len(band) < MIN_BAND_SAMPLES:
+                continue
+            # The ratio of this band and its neighbours: one band's few samples are a noisy say.
+            near = [sample for other in bands[max(0, i - 1) : i + 2] for sample in other]
+            usages.append(float(np.median([kv / self.max_kv_tokens for _, kv, _ in band])))
+            ratios.append(float(np.median([itl / fit(_decode_features(b, kv)) for b, kv, itl in near])))
+        return DecodeStep(fit, self.max_kv_tokens, tuple(usages), tuple(ratios))
+
     def _decode_fit(self) -> LinearFit | str:
         points = list(self.decode)
-        if len(points) < MIN_DECODE_SAMPLES:
-            return f"decode: {len(points)} of {MIN_DECODE_SAMPLES} samples"
-        if self.max_kv_tokens is None:
+        if self.max_kv_tokens is None and self._capacity_missing:
             return "decode engines report no KV capacity (max_kv_tokens)"
+        if len(points) < MIN_DECODE_SAMPLES or self.max_kv_tokens is None:
+            return f"decode: {len(points)} of {MIN_DECODE_SAMPLES} samples"
         kv = np.array([p[1] for p in points])
         if kv.max() < MIN_SPREAD * kv.min():
             share = 100 / self.max_kv_tokens
@@ -164,7 +212,7 @@ class EngineModelLearner:
         if not self._changed:
             return self._model
         self._changed = False
-        prefill, decode = self._prefill_curve(), self._decode_fit()
+        prefill, decode = self._prefill_curve(), self._decode_step()
         if isinstance(prefill, str) or isinstance(decode, str):
             self.status = "; ".join(s for s in (prefill, decode) if isinstance(s, str))
             if not self._ready:
@@ -176,7 +224,7 @@ class EngineModelLearner:
         xs, ys = prefill
         profile = swept_profile(
             lambda isl: _along(isl, xs, ys) * slower,
-            lambda batch, context: decode(_decode_features(batch, batch * context)) * slower,
+            lambda batch, context: decode(batch, context) * slower,
             int(self.max_kv_tokens),
             prefill_gpus=self.prefill_gpus,
             decode_gpus=self.decode_gpus,
