@@ -4,6 +4,7 @@ Known outputs are aiconfigurator-core 0.12's own predictions (the extra pins tha
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 from pathlib import Path
@@ -29,7 +30,13 @@ KNOWN = [(LLAMA_H200, 92.825, 13.614, 882_732), (QWEN_H100_TP2, 224.114, 26.938,
 
 
 def settings(**aic: Any) -> dict[str, Any]:
-    return {"profile_results_dir": None, "environment": "kubernetes", "decode_engine_num_gpu": 1, "aic_perf_model": aic}
+    return {
+        "profile_results_dir": None,
+        "environment": "kubernetes",
+        "prefill_engine_num_gpu": 1,
+        "decode_engine_num_gpu": 1,
+        "aic_perf_model": aic,
+    }
 
 
 @pytest.mark.parametrize(("spec", "ttft_ms", "step_ms", "kv_tokens"), KNOWN, ids=["llama8b-h200", "qwen32b-h100-tp2"])
@@ -78,6 +85,23 @@ def test_profile_aic_and_learnt_models_answer_the_same_questions(source: str) ->
     assert point.itl_ms <= 25.0
     assert point.throughput_per_gpu > 0
     assert model.decode.max_kv_tokens > 100_000
+    steps = [model.mixed_step_ms(chunk, 32, 3000) for chunk in (0, 512, 2048, 8192)]
+    assert steps[0] == pytest.approx(model.decode.itl_ms(32 * 3000 / model.decode.max_kv_tokens, 3000), rel=0.03)
+    assert steps == sorted(steps)  # a bigger prompt chunk never steps faster
+
+
+def test_mixed_steps_are_the_librarys_prediction() -> None:
+    # mixed_step_latency(ctx_tokens=2048, gen_tokens=32, isl=4096, osl=2) of aiconfigurator-core 0.12
+    assert aic_perf_model(LLAMA_H200).mixed_step_ms(2048, 32, 4096) == pytest.approx(48.611, rel=1e-3)
+
+
+def test_mixed_steps_composed_from_prefill_and_decode_come_near_the_librarys() -> None:
+    aic = aic_perf_model(LLAMA_H200)
+    composed = dataclasses.replace(aic, predicted_mixed_step=None)  # what a profile or a learnt model answers
+    for chunk, batch, context in [(512, 8, 2048), (2048, 32, 4096), (512, 64, 4096), (8192, 64, 8192)]:
+        assert composed.mixed_step_ms(chunk, batch, context) == pytest.approx(
+            aic.mixed_step_ms(chunk, batch, context), rel=0.08
+        )
 
 
 def test_engine_gpus_follow_the_picks_and_the_budget_counts_them() -> None:

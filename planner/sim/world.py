@@ -32,7 +32,8 @@ def load_perf(config: PlannerConfig) -> PerfModel:
         from planner_plugins.perf.aic import perf_model_from_settings  # the library loads only when configured
 
         return perf_model_from_settings(config.aic_perf_model.model_dump())
-    return PerfModel.from_profile(load_profile(directory or BUNDLED_PROFILE_DIR), config.decode_engine_num_gpu)
+    profile = load_profile(directory or BUNDLED_PROFILE_DIR)
+    return PerfModel.from_profile(profile, config.decode_engine_num_gpu, config.prefill_engine_num_gpu)
 
 
 def simulation_settings(config: PlannerConfig) -> SimSettings:

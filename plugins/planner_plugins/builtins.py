@@ -60,7 +60,9 @@ def perf_model(settings: Mapping[str, Any]) -> PerfModel:
                 "and GPU system for AIConfigurator"
             )
         directory = BUNDLED_PROFILE_DIR
-    return PerfModel.from_profile(load_profile(directory), settings["decode_engine_num_gpu"])
+    return PerfModel.from_profile(
+        load_profile(directory), settings["decode_engine_num_gpu"], settings["prefill_engine_num_gpu"]
+    )
 
 
 def _engine_model_learner(settings: Mapping[str, Any], plugins: list[Plugin]) -> EngineModelLearner:

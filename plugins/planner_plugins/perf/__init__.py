@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .model import DecodeModel, DecodeOperatingPoint, PerfModel, PrefillModel
+from .model import DecodeModel, DecodeOperatingPoint, MixedStep, PerfModel, PrefillModel
 from .profile import BUNDLED_PROFILE_DIR, DecodeSamples, EngineProfile, PrefillSamples, ProfileError, load_profile
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "DecodeOperatingPoint",
     "DecodeSamples",
     "EngineProfile",
+    "MixedStep",
     "PerfModel",
     "PrefillModel",
     "PrefillSamples",

@@ -4,11 +4,13 @@ it has measured, swept the way Dynamo's profiler sweeps a real engine, so every 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import importlib.util
 import json
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,13 +171,7 @@ def _kv_tokens(sdk: ModuleType, spec: AicSpec, pick: EngineShape) -> int:
     return tokens
 
 
-def aic_profile(spec: AicSpec) -> EngineProfile:
-    """Sweep the library's prefill and decode latency predictors into a profile in Dynamo's format,
-    with the KV capacity the backend's memory split leaves."""
-    sdk = _library()
-    model_config = _check(spec)
-    prefill = _compile(sdk, spec, spec.prefill_pick)
-    decode = _compile(sdk, spec, spec.decode_pick)
+def _sweep(spec: AicSpec, sdk: ModuleType, model_config: Mapping[str, Any], prefill: Any, decode: Any) -> EngineProfile:
     dp = spec.decode_pick.dp  # attention-DP ranks each run their share of the engine's batch
     return swept_profile(
         lambda isl: float(prefill.predict_prefill_latency(1, isl)),
@@ -189,10 +185,33 @@ def aic_profile(spec: AicSpec) -> EngineProfile:
     )
 
 
+def aic_profile(spec: AicSpec) -> EngineProfile:
+    """Sweep the library's prefill and decode latency predictors into a profile in Dynamo's format,
+    with the KV capacity the backend's memory split leaves."""
+    sdk = _library()
+    model_config = _check(spec)
+    return _sweep(
+        spec, sdk, model_config, _compile(sdk, spec, spec.prefill_pick), _compile(sdk, spec, spec.decode_pick)
+    )
+
+
 @functools.lru_cache(maxsize=8)
 def aic_perf_model(spec: AicSpec) -> PerfModel:
-    """The performance model for `spec` (compiled once per process: a few seconds)."""
-    return PerfModel.from_profile(aic_profile(spec), spec.decode_pick.gpus)
+    """The performance model for `spec` (compiled once per process: a few seconds). Its mixed steps
+    (an aggregated engine prefilling while it decodes) are the library's own, on the decode pick's
+    engine shape, which an aggregated deployment's engines take."""
+    sdk = _library()
+    model_config = _check(spec)
+    decode = _compile(sdk, spec, spec.decode_pick)
+    profile = _sweep(spec, sdk, model_config, _compile(sdk, spec, spec.prefill_pick), decode)
+    dp = spec.decode_pick.dp
+
+    def mixed_step(prefill_tokens: float, decode_batch: float, context: float) -> float:
+        batch = math.ceil(max(decode_batch, 0.0) / dp)
+        return float(decode.mixed_step_latency(round(max(prefill_tokens, 0.0)), batch, max(1, round(context)), 2))
+
+    model = PerfModel.from_profile(profile, spec.decode_pick.gpus, spec.prefill_pick.gpus)
+    return dataclasses.replace(model, predicted_mixed_step=mixed_step)
 
 
 def perf_model_from_settings(settings: Mapping[str, Any]) -> PerfModel:

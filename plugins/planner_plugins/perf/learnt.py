@@ -232,7 +232,7 @@ class EngineModelLearner:
             max_context=int(min(PREFILL_ISL[-1], max(4 * xs[-1], 16384))),
             source="learnt from the engines' metrics",
         )
-        self._model = PerfModel.from_profile(profile, self.decode_gpus)
+        self._model = PerfModel.from_profile(profile, self.decode_gpus, self.prefill_gpus)
         self.status = (
             f"ready ({len(self.prefill)} prefill, {len(self.decode)} decode samples; margin {self.margin:.0%})"
         )

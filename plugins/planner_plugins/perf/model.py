@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from .profile import DecodeSamples, EngineProfile, PrefillSamples
 
-__all__ = ["PrefillModel", "DecodeModel", "DecodeOperatingPoint", "PerfModel"]
+__all__ = ["PrefillModel", "DecodeModel", "DecodeOperatingPoint", "MixedStep", "PerfModel"]
+
+MixedStep = Callable[[float, float, float], float]
+"""(prefill tokens, decode batch, mean context) -> ms: one step of an engine doing both."""
 
 
 def _interp(x: float, xs: list[float], ys: list[float]) -> float:
@@ -27,7 +31,8 @@ class PrefillModel:
     """Prefill engine speed. Inside the sampled ISL range the profile is interpolated; beyond it the
     throughput at the nearest sample holds (a longer prompt takes proportionally longer)."""
 
-    def __init__(self, samples: PrefillSamples) -> None:
+    def __init__(self, samples: PrefillSamples, gpus_per_engine: int = 1) -> None:
+        self.gpus_per_engine = gpus_per_engine
         self.isl = [float(v) for v in samples.isl]
         self.ttft = [float(v) for v in samples.ttft_ms]
         self.thpt = [float(v) for v in samples.throughput_per_gpu]
@@ -41,11 +46,28 @@ class PrefillModel:
         """Prefill tokens per second per GPU at this input length (clamped to the sampled range)."""
         return _interp(isl, self.isl, self.thpt)
 
+    def engine_throughput(self, isl: float) -> float:
+        """Prefill tokens per second of one engine (all its GPUs) at this input length."""
+        return self.throughput_per_gpu(isl) * self.gpus_per_engine
+
+    @property
+    def peak_engine_throughput(self) -> float:
+        return max(self.thpt) * self.gpus_per_engine
+
+    @property
+    def fixed_ms(self) -> float:
+        """A pass's cost before any token: the TTFT line through the two shortest prompts, at zero
+        tokens (weights read, scheduling, sampling; paid once per pass however many tokens it holds)."""
+        if len(self.isl) < 2 or self.isl[1] <= self.isl[0]:
+            return 0.0
+        slope = (self.ttft[1] - self.ttft[0]) / (self.isl[1] - self.isl[0])
+        return min(max(self.ttft[0] - slope * self.isl[0], 0.0), self.ttft[0])
+
     def batch_ms(self, tokens: float) -> float:
         """Time to prefill `tokens` in one pass (a chunked batch counts as one prompt of its total)."""
         if tokens <= self.max_isl:
             return _interp(tokens, self.isl, self.ttft)
-        return tokens / self.thpt[-1] * 1000.0
+        return tokens / (self.thpt[-1] * self.gpus_per_engine) * 1000.0
 
 
 @dataclass(frozen=True)
@@ -133,9 +155,36 @@ class DecodeModel:
 
 @dataclass(frozen=True)
 class PerfModel:
+    """An engine's speed: prefill passes, decode steps, and the mixed steps of an aggregated engine
+    (from the source where it predicts them, AIConfigurator; else composed from the other two)."""
+
     prefill: PrefillModel
     decode: DecodeModel
+    predicted_mixed_step: MixedStep | None = None
+
+    def mixed_step_ms(self, prefill_tokens: float, decode_batch: float, context: float) -> float:
+        """One step of an engine that prefills `prefill_tokens` (chunks of waiting prompts) while it
+        decodes `decode_batch` requests of `context` tokens on average."""
+        if self.predicted_mixed_step is not None:
+            return self.predicted_mixed_step(prefill_tokens, decode_batch, context)
+        kv_usage = max(decode_batch, 0.0) * context / self.decode.max_kv_tokens
+        # The decode step plus what the prompt tokens add to a pass beyond its fixed cost (the weights
+        # read once a step). AIConfigurator's own mixed steps agree within a few per cent.
+        added = max(0.0, self.prefill.batch_ms(prefill_tokens) - self.prefill.fixed_ms) if prefill_tokens > 0 else 0.0
+        return self.decode.itl_ms(kv_usage, context) + added
+
+    @property
+    def request_overhead_ms(self) -> float:
+        """What a lone prompt's TTFT holds beyond an engine step (scheduling it, sampling and returning
+        its first token): a request's latency, not a step's."""
+        return max(0.0, self.prefill.fixed_ms - self.decode.itl_ms(0.0, self.prefill.min_isl))
 
     @classmethod
-    def from_profile(cls, profile: EngineProfile, decode_gpus_per_engine: int = 1) -> PerfModel:
-        return cls(PrefillModel(profile.prefill), DecodeModel(profile.decode, decode_gpus_per_engine))
+    def from_profile(
+        cls, profile: EngineProfile, decode_gpus_per_engine: int = 1, prefill_gpus_per_engine: int = 1
+    ) -> PerfModel:
+        """The model of engines as profiled: latencies are an engine's; throughputs per GPU, times an
+        engine's GPUs where a whole engine's is asked for."""
+        return cls(
+            PrefillModel(profile.prefill, prefill_gpus_per_engine), DecodeModel(profile.decode, decode_gpus_per_engine)
+        )

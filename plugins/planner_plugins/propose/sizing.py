@@ -1,4 +1,4 @@
-"""Quantile sizing from the engine profile: batched prefill passes and decode batches over a length mix."""
+"""Quantile sizing from the engine model: prefill passes, decode batches, aggregated engines' mixed steps."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from ..perf import PerfModel
 from .queueing import wait_at_quantile
 
-__all__ = ["LengthMix", "prefill_ttft_quantile_ms", "prefill_engines", "decode_itl_quantile_ms", "decode_engines"]
+__all__ = [
+    "LengthMix",
+    "STEP_TOKEN_BUDGET",
+    "agg_engines",
+    "agg_latency_quantiles_ms",
+    "decode_engines",
+    "decode_itl_quantile_ms",
+    "prefill_engines",
+    "prefill_ttft_quantile_ms",
+]
 
 MAX_ENGINES = 4096
 
@@ -67,14 +76,14 @@ def prefill_ttft_quantile_ms(perf: PerfModel, rate: float, mix: LengthMix, engin
 
 def _idle_ms(perf: PerfModel, mix: LengthMix, z: float) -> float:
     """The quantile prompt alone on an idle engine: its chunked passes at the profile's long-prompt speed."""
-    return mix.isl_quantile(z) / perf.prefill.throughput_per_gpu(perf.prefill.max_isl) * 1000.0 + _pass_ms(perf, 1.0)
+    return mix.isl_quantile(z) / perf.prefill.engine_throughput(perf.prefill.max_isl) * 1000.0 + _pass_ms(perf, 1.0)
 
 
 def _queued_ms(perf: PerfModel, rate: float, mix: LengthMix, engines: int, z: float) -> float:
     """The M/G/c view, for long prompts that hold an engine for passes on end: each request is a job
     of ISL / peak throughput seconds, waiting its Allen-Cunneen quantile (the arrivals' burstiness as
     ca^2, the prompt lengths' spread as cs^2), then the quantile prompt's own passes."""
-    service = mix.isl / max(perf.prefill.thpt)
+    service = mix.isl / perf.prefill.peak_engine_throughput
     quantile = 0.5 * math.erfc(-z / math.sqrt(2))
     variability = (mix.burstiness + mix.isl_cv**2) / 2.0
     return wait_at_quantile(engines, rate, service, quantile, variability) * 1000.0 + _idle_ms(perf, mix, z)
@@ -87,7 +96,7 @@ def prefill_engines(perf: PerfModel, rate: float, mix: LengthMix, ttft_ms: float
         return 0
     best_possible = max(2.0 * _pass_ms(perf, 1.0), _idle_ms(perf, mix, z))  # as engines grow without end
     goal = max(ttft_ms, 1.2 * best_possible)
-    capacity = perf.prefill.throughput_per_gpu(perf.prefill.max_isl)
+    capacity = perf.prefill.engine_throughput(perf.prefill.max_isl)
     engines = max(1, math.floor(rate * mix.isl / capacity))
     while engines < MAX_ENGINES and prefill_ttft_quantile_ms(perf, rate, mix, engines, z) > goal:
         engines += 1
@@ -138,5 +147,82 @@ def decode_engines(perf: PerfModel, rate: float, mix: LengthMix, itl_ms: float, 
         return 0
     engines = 1
     while engines < MAX_ENGINES and decode_itl_quantile_ms(perf, rate, mix, engines, z) > itl_ms:
+        engines = engines + 1 if engines < 16 else math.ceil(engines * 1.05)
+    return engines
+
+
+STEP_TOKEN_BUDGET = 8192
+"""Prompt tokens an aggregated engine prefills in one step at most (vLLM's chunked-prefill default
+`max_num_batched_tokens` on large GPUs): longer prompts take several steps, and decoding continues."""
+
+
+def _agg_step_s(perf: PerfModel, per_engine_rate: float, mix: LengthMix) -> float:
+    """An aggregated engine's steady step time, by fixed point: each step prefills the prompt tokens
+    that arrived during the last one and decodes the requests Little's law keeps running at that
+    step time. Infinite when the prompts arriving outgrow a step's token budget."""
+    context = mix.isl + mix.osl / 2
+    t = perf.mixed_step_ms(0.0, 1.0, context) / 1000.0
+    for _ in range(200):
+        prompt_tokens = per_engine_rate * mix.isl * t
+        if prompt_tokens > STEP_TOKEN_BUDGET:
+            return math.inf
+        running = per_engine_rate * max(mix.osl - 1, 1.0) * t
+        following = perf.mixed_step_ms(prompt_tokens, running, context) / 1000.0
+        if abs(following - t) < 1e-7:
+            return following
+        t = following
+    return t
+
+
+def agg_latency_quantiles_ms(
+    perf: PerfModel, rate: float, mix: LengthMix, engines: int, z: float
+) -> tuple[float, float]:
+    """(TTFT, ITL) at the `z` quantile on `engines` aggregated engines. Steps carry both phases, so a
+    request's ITL (its mean gap) is the mean step over its output: prompt chunks averaged over those
+    steps (a compound Poisson spread over its lifetime, widened by burstiness) beside the decode batch
+    at its quantile; its TTFT is the step under way plus the steps its prompt's chunks take."""
+    context = mix.isl + mix.osl / 2
+    if engines <= 0:
+        return math.inf, math.inf
+    if rate <= 0:
+        own = mix.isl_quantile(z)
+        chunks = math.ceil(own / STEP_TOKEN_BUDGET) * perf.mixed_step_ms(min(own, STEP_TOKEN_BUDGET), 0.0, mix.isl)
+        return chunks + perf.request_overhead_ms, perf.mixed_step_ms(0.0, 1.0, mix.isl)
+    per_engine = rate / engines
+    t = _agg_step_s(perf, per_engine, mix)
+    if not math.isfinite(t):
+        return math.inf, math.inf
+    prompt_tokens = per_engine * mix.isl * t
+    lifetime_steps = max(mix.osl - 1, 1.0)
+    lifetime_spread = z * math.sqrt(per_engine * t * lifetime_steps * mix.isl_second_moment * mix.burstiness)
+    chunk = min(STEP_TOKEN_BUDGET, prompt_tokens + lifetime_spread / lifetime_steps)
+    running = per_engine * max(mix.osl - 1, 1.0) * t
+    context_m2 = mix.isl_second_moment + mix.isl * mix.osl + (mix.osl**2) * (1 + mix.osl_cv**2) / 3
+    kv_tokens = running * context + z * math.sqrt(running * context_m2 * mix.burstiness)
+    if kv_tokens > perf.decode.max_kv_tokens:
+        return math.inf, math.inf  # requests would wait for cache to start
+    batch = kv_tokens / context
+    itl = perf.mixed_step_ms(chunk, batch, context)
+    own = mix.isl_quantile(z)
+    steps = math.ceil((own + prompt_tokens) / STEP_TOKEN_BUDGET)
+    chunks = steps * perf.mixed_step_ms(min(STEP_TOKEN_BUDGET, own + prompt_tokens), batch, context)
+    return t * 1000.0 + chunks + perf.request_overhead_ms, itl
+
+
+def agg_engines(perf: PerfModel, rate: float, mix: LengthMix, ttft_ms: float, itl_ms: float, z: float) -> int:
+    """Fewest aggregated engines whose quantile TTFT and ITL meet the targets. A target below what an
+    idle engine does is met as nearly as engines can: within 20 % of that."""
+    if rate <= 0:
+        return 0
+    idle_ttft, idle_itl = agg_latency_quantiles_ms(perf, 0.0, mix, 1, z)
+    ttft_goal, itl_goal = max(ttft_ms, 1.2 * idle_ttft), max(itl_ms, 1.2 * idle_itl)
+    context = mix.isl + mix.osl / 2
+    # No engine prefills faster than a full step's budget per step: a lower bound to start from.
+    step_capacity = STEP_TOKEN_BUDGET / (perf.mixed_step_ms(STEP_TOKEN_BUDGET, 0.0, context) / 1000.0)
+    engines = max(1, math.floor(rate * mix.isl / step_capacity))
+    while engines < MAX_ENGINES:
+        ttft, itl = agg_latency_quantiles_ms(perf, rate, mix, engines, z)
+        if ttft <= ttft_goal and itl <= itl_goal:
+            break
         engines = engines + 1 if engines < 16 else math.ceil(engines * 1.05)
     return engines

@@ -22,7 +22,15 @@ from planner_sdk import (
 
 from ..perf import PerfModel
 from ..perf.learnt import EngineModelLearner
-from .sizing import LengthMix, decode_engines, decode_itl_quantile_ms, prefill_engines, prefill_ttft_quantile_ms
+from .sizing import (
+    LengthMix,
+    agg_engines,
+    agg_latency_quantiles_ms,
+    decode_engines,
+    decode_itl_quantile_ms,
+    prefill_engines,
+    prefill_ttft_quantile_ms,
+)
 
 __all__ = [
     "SizingSettings",
@@ -291,16 +299,17 @@ class ThroughputPropose(ProposePlugin):
     def size(self, num: float, isl: float, osl: float, tighten: float = 1.0) -> dict[Role, int]:
         """Replica targets for `num` requests in one interval, before min endpoints and safety."""
         s, perf = self.settings, self.perf
-        if s.sizing == "queue_aware" and Role.AGG not in self.roles:
+        if s.sizing == "queue_aware":
+            # Engines as the model measures them (its latencies are a whole engine's, however many GPUs).
             mix = LengthMix(isl, osl, self.isl_cv, self.osl_cv, self.burstiness)
             rate = num / s.interval_s
+            if Role.AGG in self.roles:
+                return {Role.AGG: agg_engines(perf, rate, mix, s.ttft_ms * tighten, s.itl_ms * tighten, self.z)}
             sized = {
                 Role.PREFILL: prefill_engines(perf, rate, mix, s.ttft_ms * tighten, self.z),
                 Role.DECODE: decode_engines(perf, rate, mix, s.itl_ms * tighten, self.z),
             }
-            gpus = {Role.PREFILL: s.prefill_gpus, Role.DECODE: s.decode_gpus}
-            return {role: math.ceil(n / gpus[role]) if gpus[role] > 1 else n for role, n in sized.items()
-                    if role in self.roles}  # fmt: skip
+            return {role: n for role, n in sized.items() if role in self.roles}
         itl_target = s.itl_ms / self.corrections.decode
         prefill = dynamo_prefill(perf, num, isl, s.interval_s, self.corrections.prefill, s.prefill_gpus)
         decode = dynamo_decode(perf, num, isl, osl, s.interval_s, itl_target, s.decode_gpus)
@@ -319,7 +328,7 @@ class ThroughputPropose(ProposePlugin):
         count = (ctx.replicas or {}).get(Role.PREFILL)
         if backlog <= 0 or count is None or isl <= 0:
             return 0.0
-        capacity = self.perf.prefill.throughput_per_gpu(self.perf.prefill.max_isl) * self.settings.prefill_gpus
+        capacity = self.perf.prefill.engine_throughput(self.perf.prefill.max_isl)
         startup = self.startup.seconds
         spare = max(0.0, capacity * count.ready - rate * isl) * startup
         spare += capacity * max(0, count.expected - count.ready) * startup / 2  # starting engines, half the time
@@ -388,7 +397,7 @@ class ThroughputPropose(ProposePlugin):
         if traffic is not None and (traffic.num_requests or 0) >= MIN_REQUESTS_FOR_CORRECTION:
             self._learn_spread(traffic)
         current = {role: count.expected for role, count in replicas.items()}
-        if s.sizing == "queue_aware" and Role.AGG not in self.roles:
+        if s.sizing == "queue_aware":
             wanted = self._horizon_targets(ctx, num, isl, osl, current)
         else:
             wanted = self.size(num, isl, osl)
@@ -412,14 +421,14 @@ class ThroughputPropose(ProposePlugin):
         self, num: float, isl: float, osl: float, targets: Mapping[Role, int]
     ) -> tuple[float | None, float | None]:
         """TTFT and ITL (ms, at the sizing quantile) the proposed fleet should give `num` requests per
-        interval; None where the model does not say (Dynamo's formula, aggregated engines) or the
-        fleet cannot keep up."""
-        if self.settings.sizing != "queue_aware" or Role.AGG in self.roles:
+        interval; None where the model does not say (Dynamo's formula) or the fleet cannot keep up."""
+        if self.settings.sizing != "queue_aware":
             return None, None
         mix = LengthMix(isl, osl, self.isl_cv, self.osl_cv, self.burstiness)
         rate = num / self.settings.interval_s
-        gpus = {Role.PREFILL: self.settings.prefill_gpus, Role.DECODE: self.settings.decode_gpus}
-        engines = {role: n * gpus[role] if gpus[role] > 1 else n for role, n in targets.items()}
-        ttft = prefill_ttft_quantile_ms(self.perf, rate, mix, engines.get(Role.PREFILL, 0), self.z)
-        itl = decode_itl_quantile_ms(self.perf, rate, mix, engines.get(Role.DECODE, 0), self.z)
+        if Role.AGG in targets:
+            ttft, itl = agg_latency_quantiles_ms(self.perf, rate, mix, targets[Role.AGG], self.z)
+        else:
+            ttft = prefill_ttft_quantile_ms(self.perf, rate, mix, targets.get(Role.PREFILL, 0), self.z)
+            itl = decode_itl_quantile_ms(self.perf, rate, mix, targets.get(Role.DECODE, 0), self.z)
         return (ttft if math.isfinite(ttft) else None), (itl if math.isfinite(itl) else None)
