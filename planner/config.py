@@ -297,6 +297,11 @@ class PlannerConfig(BaseSettings):
                 )
         elif self.ha.enabled:
             raise ValueError(f"ha.enabled needs environment 'kubernetes' (a Lease), not {self.environment!r}")
+        if self.environment == "embedded" and self.mode == "agg":
+            raise ValueError(
+                "mode='agg' with environment 'embedded': the simulator models disaggregated deployments "
+                "(prefill and decode engines); plan aggregated engines on Kubernetes"
+            )
         fastest = self._fastest_reader_interval
         if self.observe_interval_seconds is not None and self.observe_interval_seconds > fastest:
             raise ValueError(

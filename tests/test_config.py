@@ -125,6 +125,11 @@ def test_observing_less_often_than_a_loop_reads_is_an_error() -> None:
         load_config(overrides=["optimization_target=sla", "observe_interval_seconds=300"])
 
 
+def test_aggregated_engines_cannot_be_simulated_and_say_so() -> None:
+    with pytest.raises(ConfigError, match="mode='agg' with environment 'embedded': the simulator models disagg"):
+        load_config(overrides=["mode=agg"])
+
+
 def test_role_specific_min_endpoints_override_the_shared_one() -> None:
     config = PlannerConfig(min_endpoint=1, decode_min_endpoint=2)
     assert config.min_endpoint_for(Role.PREFILL) == 1
