@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TypeVar
 
 from planner_sdk import PluginSpec, Stage, StageResult
 
 from .errors import RegistrationError
 from .scheduling.cadence import as_fraction
-from .transport import PluginTransport
+from .transport import InProcessTransport, PluginTransport
 
 __all__ = ["BUILTIN_ID_PREFIX", "CircuitBreaker", "RegisteredPlugin", "PluginRegistry"]
 
 BUILTIN_ID_PREFIX = "builtin_"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,14 @@ class PluginRegistry:
     def earliest_due(self) -> Fraction | None:
         """The soonest slot any plugin the cadence serves is due at, or None without such plugins."""
         return min((p.next_due for p in self._plugins.values() if p.spec.stage is not Stage.APPLY), default=None)
+
+    def in_process(self, kind: type[T]) -> list[T]:
+        """The plugin objects of this type that run in this process (remote ones are not reachable)."""
+        return [
+            p.transport.plugin
+            for p in self._plugins.values()
+            if isinstance(p.transport, InProcessTransport) and isinstance(p.transport.plugin, kind)
+        ]
 
     def on_change(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)

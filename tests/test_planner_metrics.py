@@ -13,11 +13,14 @@ from typing import Any
 
 import anyio
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import Hang, Propose, memory, planner, set_targets
 from planner import Planner, TickRecord, VirtualClock
 from planner.config import load_config
+from planner_plugins.perf import PerfModel
+from planner_plugins.predict import EngineModelLearn
 from planner_sdk import ProposeResult, Role
 from prometheus_harness import PROMETHEUS, free_port, prometheus, query_until, require_prometheus
 
@@ -193,6 +196,27 @@ def test_a_budget_cut_is_named_as_the_decider() -> None:
     key = ("planner_scaling_decisions_total", (("decided_by", "safety:budget_capped"), ("direction", "up"),
                                                ("role", "prefill")))  # fmt: skip
     assert found[key] == 1
+
+
+def test_under_a_learnt_engine_model_capacity_is_reported_from_what_was_learnt() -> None:
+    """The gauge follows the model the throughput loop sizes with, as learnt so far."""
+    clock = VirtualClock()
+
+    async def main() -> tuple[dict[tuple[str, tuple[tuple[str, str], ...]], float], PerfModel]:
+        config = load_config(None, ["optimization_target=sla", "engine_model=learnt"])
+        p = Planner(config, clock=clock)
+        async with p, clock.autojump():
+            await p.run(max_ticks=48)  # four simulated minutes: the model is trusted within two
+            [learn] = p.registry.in_process(EngineModelLearn)
+            learnt = learn.learner.model()
+            assert learnt is not None
+            return samples(p.metrics.exposition()), learnt
+
+    found, learnt = anyio.run(main)
+    isl = found[("planner_predicted", (("quantity", "isl"),))]
+    prefill = found[("planner_engine_capacity_requests_per_second", (("role", "prefill"),))]
+    assert prefill == pytest.approx(learnt.prefill.engine_throughput(isl) / isl, rel=0.05)  # it learnt on since
+    assert found[("planner_engine_capacity_requests_per_second", (("role", "decode"),))] > 0
 
 
 def test_the_embedded_planner_reports_engine_capacity_and_tick_lag() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -16,6 +16,10 @@ from ..http_server import Route, prometheus_route
 from ..pipeline.invoke import ERROR_KINDS
 from ..pipeline.record import TickRecord
 from ..registry import PluginRegistry
+
+if TYPE_CHECKING:
+    from planner_plugins.perf import PerfModel
+
 from .history import decided_by, fleet_gpus, observed_quantities, predicted_quantities, proposal_estimates
 
 log = logging.getLogger("planner")
@@ -167,9 +171,13 @@ class PlannerMetrics:
         if predicted.get("isl") and predicted.get("osl"):
             self._capacity(predicted["isl"], predicted["osl"])
 
-    def _capacity(self, isl: float, osl: float) -> None:
-        """Prefill: prompts per second at the profile's throughput for this ISL; decode: requests per
-        second at the best operating point meeting the ITL target (Dynamo's formulas, per engine)."""
+    def _engine_model(self) -> PerfModel | None:
+        """The model the throughput loop sizes with: the learnt one as it stands (None until trusted),
+        else the configured one, loaded once."""
+        if self.config.learns_engine_model:
+            from planner_plugins.predict import EngineModelLearn
+
+            return next((p.learner.model() for p in self.plugins.in_process(EngineModelLearn)), None)
         if self._perf is None:
             from planner_plugins.builtins import perf_model
 
@@ -178,10 +186,15 @@ class PlannerMetrics:
             except Exception as exc:  # no profile: the planner decides without one, the gauge stays unset
                 log.debug("no engine model for planner_engine_capacity: %s", exc)
                 self._perf = False
-        if self._perf is False:
+        return self._perf or None
+
+    def _capacity(self, isl: float, osl: float) -> None:
+        """Prefill: prompts per second at the profile's throughput for this ISL; decode: requests per
+        second at the best operating point meeting the ITL target (Dynamo's formulas, per engine)."""
+        perf, config = self._engine_model(), self.config
+        if perf is None:
             return
-        perf, config = self._perf, self.config
-        prefill = perf.prefill.throughput_per_gpu(isl) * config.gpus_per_engine(Role.PREFILL) / isl
+        prefill = perf.prefill.engine_throughput(isl) / isl
         point = perf.decode.best_operating_point(config.itl_ms, isl + osl / 2)
         decode = point.throughput_per_gpu * config.gpus_per_engine(Role.DECODE) / osl
         for role, value in ((Role.PREFILL, prefill), (Role.DECODE, decode)):

@@ -17,7 +17,6 @@ from ..config import PlannerConfig
 from ..daemon import Planner
 from ..errors import PlannerError
 from ..pipeline.record import TickRecord
-from ..transport import InProcessTransport
 from .replay import ReplayResult, ReplicaPoint, replay_config
 from .world import SimulatedDeployment
 
@@ -86,12 +85,7 @@ def learning_replay(config: PlannerConfig, trace: Trace, *, every_s: float = 60.
     def watch(planner: Planner, world: SimulatedDeployment, record: TickRecord) -> None:
         nonlocal withheld
         if not learners:
-            learners.extend(
-                entry.transport.plugin.learner
-                for entry in planner.registry
-                if isinstance(entry.transport, InProcessTransport)
-                and isinstance(entry.transport.plugin, EngineModelLearn)
-            )
+            learners.extend(plugin.learner for plugin in planner.registry.in_process(EngineModelLearn))
         withheld += any(
             isinstance(c.result, ProposeResult) and c.result.reason.startswith("model_not_ready") for c in record.calls
         )
