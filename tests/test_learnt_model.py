@@ -179,6 +179,12 @@ def test_with_nothing_to_learn_from_the_error_names_every_way_to_give_the_engine
         create_plugins(settings())
 
 
+def test_aggregated_engines_need_their_speed_given_not_learnt() -> None:
+    workers = [{"worker_id": "a0", "role": "agg", "url": "http://127.0.0.1:1/metrics"}]
+    with pytest.raises(ProfileError, match=r"mode: agg needs the engines' speed given, not learnt"):
+        create_plugins(settings(mode="agg", worker_metrics=workers))
+
+
 def test_a_configured_profile_is_used_not_learnt() -> None:
     plugins = create_plugins(settings(profile_results_dir=str(BUNDLED_PROFILE_DIR)))
     assert not any(isinstance(p, EngineModelLearn) for p in plugins)

@@ -68,6 +68,12 @@ def perf_model(settings: Mapping[str, Any]) -> PerfModel:
 def _engine_model_learner(settings: Mapping[str, Any], plugins: list[Plugin]) -> EngineModelLearner:
     """The learner the throughput proposer sizes with, and builtin_engine_model to feed it (added to
     `plugins`); ProfileError when no engine metrics could reach it."""
+    if Role.AGG in _roles(settings):
+        # Their steps mix prefill chunks and decode batches: a pass's time tells neither phase's speed.
+        raise ProfileError(
+            "mode: agg needs the engines' speed given, not learnt: profile_results_dir (a profiling run) or "
+            "aic_perf_model (AIConfigurator's model of the engine)"
+        )
     kubernetes_workers = any((settings.get("kubernetes") or {}).get("workers", {}).values())
     if settings.get("environment") != "embedded" and not settings.get("worker_metrics") and not kubernetes_workers:
         raise ProfileError(
