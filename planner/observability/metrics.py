@@ -16,11 +16,10 @@ from ..http_server import Route, prometheus_route
 from ..pipeline.invoke import ERROR_KINDS
 from ..pipeline.record import TickRecord
 from ..registry import PluginRegistry
+from .history import decided_by, fleet_gpus, observed_quantities, predicted_quantities, proposal_estimates
 
 if TYPE_CHECKING:
     from planner_plugins.perf import PerfModel
-
-from .history import decided_by, fleet_gpus, observed_quantities, predicted_quantities, proposal_estimates
 
 log = logging.getLogger("planner")
 

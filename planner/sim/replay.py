@@ -34,8 +34,9 @@ DECISION_CUTS = ("budget_capped", "change_capped", "min_endpoint")
 """Cuts that change what a decision asked for (a held scale-down only defers it)."""
 
 Progress = Callable[[float], None]
-RecordWatcher = Callable[[Planner, SimulatedDeployment, TickRecord], None]
 """Called with the fraction of the trace simulated so far."""
+RecordWatcher = Callable[[Planner, SimulatedDeployment, TickRecord], None]
+"""Called after each tick with the planner, the simulated deployment and the tick's record."""
 
 
 @dataclass(frozen=True)

@@ -171,9 +171,15 @@ def _kv_tokens(sdk: ModuleType, spec: AicSpec, pick: EngineShape) -> int:
     return tokens
 
 
-def _sweep(spec: AicSpec, sdk: ModuleType, model_config: Mapping[str, Any], prefill: Any, decode: Any) -> EngineProfile:
+def _compiled(spec: AicSpec) -> tuple[EngineProfile, Any]:
+    """The library's prefill and decode predictors swept into a profile in Dynamo's format, with the
+    KV capacity the backend's memory split leaves; and the compiled decode engine."""
+    sdk = _library()
+    model_config = _check(spec)
+    prefill = _compile(sdk, spec, spec.prefill_pick)
+    decode = _compile(sdk, spec, spec.decode_pick)
     dp = spec.decode_pick.dp  # attention-DP ranks each run their share of the engine's batch
-    return swept_profile(
+    profile = swept_profile(
         lambda isl: float(prefill.predict_prefill_latency(1, isl)),
         lambda batch, context: float(decode.predict_decode_latency(max(1, batch // dp), context, 2)),
         _kv_tokens(sdk, spec, spec.decode_pick),
@@ -183,16 +189,13 @@ def _sweep(spec: AicSpec, sdk: ModuleType, model_config: Mapping[str, Any], pref
         source=f"aiconfigurator-core: {spec.describe()}",
         max_batch=MAX_BATCH * dp,
     )
+    return profile, decode
 
 
 def aic_profile(spec: AicSpec) -> EngineProfile:
     """Sweep the library's prefill and decode latency predictors into a profile in Dynamo's format,
     with the KV capacity the backend's memory split leaves."""
-    sdk = _library()
-    model_config = _check(spec)
-    return _sweep(
-        spec, sdk, model_config, _compile(sdk, spec, spec.prefill_pick), _compile(sdk, spec, spec.decode_pick)
-    )
+    return _compiled(spec)[0]
 
 
 @functools.lru_cache(maxsize=8)
@@ -200,10 +203,7 @@ def aic_perf_model(spec: AicSpec) -> PerfModel:
     """The performance model for `spec` (compiled once per process: a few seconds). Its mixed steps
     (an aggregated engine prefilling while it decodes) are the library's own, on the decode pick's
     engine shape, which an aggregated deployment's engines take."""
-    sdk = _library()
-    model_config = _check(spec)
-    decode = _compile(sdk, spec, spec.decode_pick)
-    profile = _sweep(spec, sdk, model_config, _compile(sdk, spec, spec.prefill_pick), decode)
+    profile, decode = _compiled(spec)
     dp = spec.decode_pick.dp
 
     def mixed_step(prefill_tokens: float, decode_batch: float, context: float) -> float:

@@ -36,6 +36,17 @@ class LengthMix:
     def isl_second_moment(self) -> float:
         return self.isl**2 * (1.0 + self.isl_cv**2)
 
+    @property
+    def context(self) -> float:
+        """A decoding request's mean context: its prompt and half its output."""
+        return self.isl + self.osl / 2
+
+    def kv_quantile(self, running: float, z: float) -> float:
+        """Tokens `running` decoding requests hold at the `z` quantile: a compound Poisson sum of their
+        contexts, widened by the arrivals' burstiness."""
+        context_m2 = self.isl_second_moment + self.isl * self.osl + (self.osl**2) * (1 + self.osl_cv**2) / 3
+        return running * self.context + z * math.sqrt(running * context_m2 * self.burstiness)
+
     def isl_quantile(self, z: float) -> float:
         """A lognormal quantile with this mean and spread."""
         sigma = math.sqrt(math.log1p(self.isl_cv**2))
@@ -106,7 +117,7 @@ def prefill_engines(perf: PerfModel, rate: float, mix: LengthMix, ttft_ms: float
 def _decode_running(perf: PerfModel, per_engine_rate: float, mix: LengthMix, itl_ms: float) -> float:
     """Mean requests decoding on one engine, by fixed point: Little's law at the ITL the batch itself
     causes (starting from `itl_ms`)."""
-    context = mix.isl + mix.osl / 2
+    context = mix.context
     itl = itl_ms
     running = 0.0
     for _ in range(50):
@@ -128,17 +139,15 @@ def decode_itl_quantile_ms(perf: PerfModel, rate: float, mix: LengthMix, engines
         return math.inf
     if rate <= 0:
         return perf.decode.itl_ms(0.0, mix.isl)
-    context = mix.isl + mix.osl / 2
+    context = mix.context
     running = _decode_running(perf, rate / engines, mix, perf.decode.itl_ms(0.0, context))
-    context_m2 = mix.isl_second_moment + mix.isl * mix.osl + (mix.osl**2) * (1 + mix.osl_cv**2) / 3
     reserve = mix.isl + mix.osl
     reserve_m2 = mix.isl_second_moment + 2 * mix.isl * mix.osl + (mix.osl**2) * (1 + mix.osl_cv**2)
     capacity = perf.decode.max_kv_tokens
     # Arrivals in bunches (burstiness above 1) spread the batch's KV wider than Poisson ones.
     if running * reserve + z * math.sqrt(running * reserve_m2 * mix.burstiness) > capacity:
         return math.inf
-    kv_tokens = running * context + z * math.sqrt(running * context_m2 * mix.burstiness)
-    return perf.decode.itl_ms(kv_tokens / capacity, context)
+    return perf.decode.itl_ms(mix.kv_quantile(running, z) / capacity, context)
 
 
 def decode_engines(perf: PerfModel, rate: float, mix: LengthMix, itl_ms: float, z: float) -> int:
@@ -160,7 +169,7 @@ def _agg_step_s(perf: PerfModel, per_engine_rate: float, mix: LengthMix) -> floa
     """An aggregated engine's steady step time, by fixed point: each step prefills the prompt tokens
     that arrived during the last one and decodes the requests Little's law keeps running at that
     step time. Infinite when the prompts arriving outgrow a step's token budget."""
-    context = mix.isl + mix.osl / 2
+    context = mix.context
     t = perf.mixed_step_ms(0.0, 1.0, context) / 1000.0
     for _ in range(200):
         prompt_tokens = per_engine_rate * mix.isl * t
@@ -181,7 +190,7 @@ def agg_latency_quantiles_ms(
     request's ITL (its mean gap) is the mean step over its output: prompt chunks averaged over those
     steps (a compound Poisson spread over its lifetime, widened by burstiness) beside the decode batch
     at its quantile; its TTFT is the step under way plus the steps its prompt's chunks take."""
-    context = mix.isl + mix.osl / 2
+    context = mix.context
     if engines <= 0:
         return math.inf, math.inf
     if rate <= 0:
@@ -197,8 +206,7 @@ def agg_latency_quantiles_ms(
     lifetime_spread = z * math.sqrt(per_engine * t * lifetime_steps * mix.isl_second_moment * mix.burstiness)
     chunk = min(STEP_TOKEN_BUDGET, prompt_tokens + lifetime_spread / lifetime_steps)
     running = per_engine * max(mix.osl - 1, 1.0) * t
-    context_m2 = mix.isl_second_moment + mix.isl * mix.osl + (mix.osl**2) * (1 + mix.osl_cv**2) / 3
-    kv_tokens = running * context + z * math.sqrt(running * context_m2 * mix.burstiness)
+    kv_tokens = mix.kv_quantile(running, z)
     if kv_tokens > perf.decode.max_kv_tokens:
         return math.inf, math.inf  # requests would wait for cache to start
     batch = kv_tokens / context
@@ -216,7 +224,7 @@ def agg_engines(perf: PerfModel, rate: float, mix: LengthMix, ttft_ms: float, it
         return 0
     idle_ttft, idle_itl = agg_latency_quantiles_ms(perf, 0.0, mix, 1, z)
     ttft_goal, itl_goal = max(ttft_ms, 1.2 * idle_ttft), max(itl_ms, 1.2 * idle_itl)
-    context = mix.isl + mix.osl / 2
+    context = mix.context
     # No engine prefills faster than a full step's budget per step: a lower bound to start from.
     step_capacity = STEP_TOKEN_BUDGET / (perf.mixed_step_ms(STEP_TOKEN_BUDGET, 0.0, context) / 1000.0)
     engines = max(1, math.floor(rate * mix.isl / step_capacity))
