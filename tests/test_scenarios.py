@@ -102,3 +102,31 @@ def test_the_scenario_benchmark_refuses_bad_parameters() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "--peak-scale=0.0 must be >= 0.001" in result.stderr
+
+
+def test_the_interval_breakdown_adds_up_to_the_replays_attainment_beside_the_oracles_fleet() -> None:
+    from planner.sim.breakdown import interval_breakdown
+    from planner.sim.compare import policy_configs
+    from planner.sim.replay import oracle_for
+
+    trace = scenario_trace(replace(SCENARIOS["periodic_10min"], duration_s=600.0, peak_rate=6.0))
+    config = dict(policy_configs(1000.0, 20.0, 60.0, (2, 2), startup_s=30.0))["planner"]
+    oracle = oracle_for(config, trace)
+    breakdown = interval_breakdown(config, trace, oracle)
+    rows = breakdown.rows
+    assert [r.index for r in rows] == list(range(len(rows)))
+    assert len(rows) >= 10
+    assert sum(r.arrivals for r in rows) == len(trace.requests)
+    assert sum(r.met for r in rows) / len(trace.requests) == pytest.approx(breakdown.result.sla_attainment)
+    assert all(r.oracle == (w.prefill, w.decode) for r, w in zip(rows, oracle.windows, strict=False))
+    assert any("forecast misses" in r.reason for r in rows)  # the proposer's reason, interval by interval
+
+
+def test_the_interval_benchmark_prints_one_line_per_interval() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "minutes.py"), "--scenario", "steady", "--target", "loose"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("steady (loose) TTFT 1500 ms, ITL 40 ms, planner:")
+    assert len(lines) == 2 + 60  # the title, the header, an hour of minutes
