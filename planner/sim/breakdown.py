@@ -50,9 +50,9 @@ class Breakdown:
 def interval_breakdown(
     config: PlannerConfig, trace: Trace, oracle: OracleResult | None = None, *, name: str = "planner"
 ) -> Breakdown:
-    """Replay `config` over `trace` and bucket every request by the
-    interval it arrived in (the config's throughput interval), with the fleet and the decision of
-    that interval's last tick. The rows' attainment adds up to the replay's."""
+    """Replay `config` over `trace` and bucket every request by the interval it arrived in (the
+    config's throughput interval), beside the fleet and the decision of that interval's last tick.
+    The rows' attainment adds up to the replay's."""
     interval = config.throughput_adjustment_interval_seconds
     rows: dict[int, IntervalRow] = {}
 
