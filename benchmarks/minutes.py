@@ -14,38 +14,28 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-from planner.config import PlannerConfig
 from planner.sim.breakdown import Breakdown, interval_breakdown
-from planner.sim.compare import POLICIES, policy_configs
-from planner.sim.replay import oracle_for, starting_from
-from planner.sim.scenarios import SCENARIOS, scenario_trace
-from planner_plugins.traces import Trace, load_trace, scale_rate
+from planner.sim.compare import POLICIES, policy_setup
+from planner.sim.scenarios import SCENARIOS
 
 sys.path.insert(0, str(Path(__file__).parent))
 from replay import TARGETS  # the shared traces and their targets
+from scenarios import row_trace  # the rows' traffic, as the scenario suite builds it
 
 MARGIN = re.compile(r"with (\d+) more for forecast misses")
 
 
-def _row_source(args: argparse.Namespace) -> tuple[str, Trace, float, float]:
-    if args.scenario:
-        scenario = SCENARIOS[args.scenario]
-        ttft, itl = getattr(scenario.mix, args.target)
-        return f"{args.scenario} ({args.target})", scenario_trace(replace(scenario)), ttft, itl
-    path, scale, ttft, itl = TARGETS[args.trace]
-    return f"{args.trace} x{scale:g}", scale_rate(load_trace(path), scale), ttft, args.itl or itl
-
-
 def breakdown(args: argparse.Namespace) -> tuple[str, Breakdown, float]:
-    label, trace, ttft, itl = _row_source(args)
-    probe = PlannerConfig(ttft_ms=ttft, itl_ms=itl, max_gpu_budget=-1,
-                          throughput_adjustment_interval_seconds=args.interval)  # fmt: skip
-    oracle = oracle_for(probe, trace)
-    config = dict(policy_configs(ttft, itl, args.interval, oracle.peak_fleet, args.startup))[args.policy]
-    result = interval_breakdown(starting_from(config, oracle.first_fleet), trace, oracle, name=args.policy)
+    if args.scenario:
+        ttft, itl = getattr(SCENARIOS[args.scenario].mix, args.target)
+        label, trace = f"{args.scenario} ({args.target})", row_trace(f"scenario:{args.scenario}", 1.0)
+    else:
+        _, scale, ttft, itl = TARGETS[args.trace]
+        label, trace, itl = f"{args.trace} x{scale:g}", row_trace(f"shared:{args.trace}", scale), args.itl or itl
+    oracle, configs = policy_setup(trace, ttft, itl, args.interval, args.startup)
+    result = interval_breakdown(dict(configs)[args.policy], trace, oracle, name=args.policy)
     return f"{label} TTFT {ttft:g} ms, ITL {itl:g} ms, {args.policy}", result, oracle.gpu_hours
 
 

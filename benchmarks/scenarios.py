@@ -28,7 +28,7 @@ from typing import Any
 from planner.errors import PlannerError
 from planner.sim.compare import POLICIES, Comparison, compare_policies, judge
 from planner.sim.scenarios import SCENARIOS, ScenarioError, scenario_trace
-from planner_plugins.traces import load_trace, scale_rate
+from planner_plugins.traces import Trace, load_trace, scale_rate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from replay import TARGETS  # the shared traces and their targets
@@ -58,14 +58,19 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
     return jobs
 
 
-def run_job(job: Job) -> Comparison:
-    label, source, scale, ttft, itl, interval, startup, bursts, policies = job
+def row_trace(source: str, scale: float) -> Trace:
+    """The traffic of a row: `scenario:NAME` at `scale` times its peak rate, or `shared:NAME` at
+    `scale` times its rate."""
     kind, name = source.split(":", 1)
     if kind == "scenario":
         scenario = SCENARIOS[name]
-        trace = scenario_trace(replace(scenario, peak_rate=scenario.peak_rate * scale))
-    else:
-        trace = scale_rate(load_trace(TARGETS[name][0]), scale)
+        return scenario_trace(replace(scenario, peak_rate=scenario.peak_rate * scale))
+    return scale_rate(load_trace(TARGETS[name][0]), scale)
+
+
+def run_job(job: Job) -> Comparison:
+    label, source, scale, ttft, itl, interval, startup, bursts, policies = job
+    trace = row_trace(source, scale)
     return compare_policies(label, trace, ttft, itl, interval_s=interval, startup_s=startup, bursts=bursts,
                             policies=policies)  # fmt: skip
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from planner_plugins.traces import Trace
@@ -14,6 +13,7 @@ from ..pipeline.record import TickRecord
 from .engines import SimRequest
 from .oracle import OracleResult
 from .replay import ReplayResult, replay_config
+from .score import targets_met
 from .world import SimulatedDeployment
 
 __all__ = ["IntervalRow", "Breakdown", "interval_breakdown"]
@@ -59,24 +59,18 @@ def interval_breakdown(
     def row(index: int) -> IntervalRow:
         return rows.setdefault(index, IntervalRow(index))
 
-    def on_complete(ttft_ms: float, itl_ms: float) -> Callable[[SimRequest], None]:
-        def record(request: SimRequest) -> None:
-            r = row(int(request.arrival // interval))
-            r.arrivals += 1
-            ttft_ok, itl_ok = request.ttft_s * 1000 <= ttft_ms, request.itl_s * 1000 <= itl_ms
-            r.met += ttft_ok and itl_ok
-            r.ttft_missed += not ttft_ok
-            r.itl_missed += not itl_ok
-
-        return record
-
-    hooked: list[SimulatedDeployment] = []
+    def on_complete(request: SimRequest) -> None:
+        r = row(int(request.arrival // interval))
+        ttft_ok, itl_ok = targets_met(request.ttft_s, request.itl_s, config.ttft_ms, config.itl_ms)
+        r.arrivals += 1
+        r.met += ttft_ok and itl_ok
+        r.ttft_missed += not ttft_ok
+        r.itl_missed += not itl_ok
 
     def watch(planner: Planner, world: SimulatedDeployment, record: TickRecord) -> None:
         cluster = world.cluster
-        if not hooked:
-            hooked.append(world)
-            cluster.on_complete.append(on_complete(config.ttft_ms, config.itl_ms))
+        if on_complete not in cluster.on_complete:  # the first tick: nothing has completed yet
+            cluster.on_complete.append(on_complete)
         r = row(int(cluster.now // interval))
         replicas = cluster.replicas()
         prefill, decode = replicas[Role.PREFILL], replicas[Role.DECODE]

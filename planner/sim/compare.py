@@ -13,7 +13,7 @@ from ..config import PlannerConfig
 from .oracle import OracleResult
 from .replay import ReplayResult, oracle_for, replay_config, starting_from
 
-__all__ = ["Comparison", "Checks", "POLICIES", "policy_configs", "compare_policies", "judge"]
+__all__ = ["Comparison", "Checks", "POLICIES", "policy_configs", "policy_setup", "compare_policies", "judge"]
 
 FOLLOW_ATTAINMENT = 0.99
 FOLLOW_COST = 1.15  # x oracle GPU-hours, for traffic a causal policy can follow
@@ -82,6 +82,18 @@ class Comparison:
         }  # fmt: skip
 
 
+def policy_setup(
+    trace: Trace, ttft_ms: float, itl_ms: float, interval_s: float = 60.0, startup_s: float = 120.0
+) -> tuple[OracleResult, list[tuple[str, PlannerConfig]]]:
+    """The oracle's sizing of `trace`, and each policy's config starting from its first-window fleet
+    (its peak sizes the static fleet)."""
+    probe = PlannerConfig(ttft_ms=ttft_ms, itl_ms=itl_ms, max_gpu_budget=-1,
+                          throughput_adjustment_interval_seconds=interval_s)  # fmt: skip
+    oracle = oracle_for(probe, trace)
+    configs = policy_configs(ttft_ms, itl_ms, interval_s, oracle.peak_fleet, startup_s)
+    return oracle, [(name, starting_from(config, oracle.first_fleet)) for name, config in configs]
+
+
 def compare_policies(
     label: str,
     trace: Trace,
@@ -96,15 +108,13 @@ def compare_policies(
     """The oracle first (its peak sizes the static fleet, its first window starts the dynamic ones);
     then each of `policies` (a subset of POLICIES: the planner alone is quick to iterate on)."""
     started = time.perf_counter()
-    probe = PlannerConfig(ttft_ms=ttft_ms, itl_ms=itl_ms, max_gpu_budget=-1,
-                          throughput_adjustment_interval_seconds=interval_s)  # fmt: skip
-    oracle = oracle_for(probe, trace)
+    oracle, configs = policy_setup(trace, ttft_ms, itl_ms, interval_s, startup_s)
     oracle_seconds = time.perf_counter() - started
     results: dict[str, ReplayResult] = {}
-    for name, config in policy_configs(ttft_ms, itl_ms, interval_s, oracle.peak_fleet, startup_s):
+    for name, config in configs:
         if name not in policies:
             continue
-        result = replay_config(starting_from(config, oracle.first_fleet), trace, name=name)
+        result = replay_config(config, trace, name=name)
         result.oracle_gpu_hours = oracle.gpu_hours
         results[name] = result
     return Comparison(label, ttft_ms, itl_ms, bursts, startup_s, oracle, oracle_seconds, results)

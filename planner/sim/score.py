@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .engines import RequestOutcomes
 
-__all__ = ["LatencyScore", "score_outcomes", "percentile"]
+__all__ = ["LatencyScore", "score_outcomes", "percentile", "targets_met"]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -18,6 +18,11 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100.0 * len(ordered)))
     return ordered[rank - 1]
+
+
+def targets_met(ttft_s: float, itl_s: float, ttft_ms: float, itl_ms: float) -> tuple[bool, bool]:
+    """Whether one request's TTFT and ITL (seconds) meet the targets (milliseconds)."""
+    return ttft_s <= ttft_ms / 1000.0, itl_s <= itl_ms / 1000.0
 
 
 @dataclass
@@ -37,10 +42,9 @@ def score_outcomes(outcomes: RequestOutcomes, requests: int, ttft_ms: float, itl
     a miss on both targets) and latency percentiles over the finished ones."""
     if requests < len(outcomes):
         raise ValueError(f"{len(outcomes)} requests finished, more than the {requests} scored")
-    ttft_target, itl_target = ttft_ms / 1000.0, itl_ms / 1000.0
     ttft_ok = itl_ok = both_ok = 0
     for ttft, itl in zip(outcomes.ttft_s, outcomes.itl_s, strict=True):
-        good_ttft, good_itl = ttft <= ttft_target, itl <= itl_target
+        good_ttft, good_itl = targets_met(ttft, itl, ttft_ms, itl_ms)
         ttft_ok += good_ttft
         itl_ok += good_itl
         both_ok += good_ttft and good_itl
