@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 
 import pytest
 
@@ -20,8 +21,9 @@ from planner_plugins.predict.predictors import (
     detect_period,
 )
 from planner_plugins.propose import SizingSettings, ThroughputPropose
+from planner_plugins.propose.burstiness import Burstiness, excess_dispersion
 from planner_plugins.propose.sizing import LengthMix, decode_itl_quantile_ms, prefill_ttft_quantile_ms
-from planner_plugins.propose.throughput import ForecastErrors, StartupEstimate, excess_dispersion
+from planner_plugins.propose.throughput import ForecastErrors, StartupEstimate
 from planner_plugins.traces import poisson_trace
 from planner_sdk import Observations, PlannerView, Predictions, ReplicaCount, Role, TickContext, TrafficObservation
 
@@ -51,6 +53,15 @@ def test_the_quantile_model_is_within_a_quarter_of_the_simulated_p99(
     mix = LengthMix(isl, osl, 0.5, 0.5)
     assert prefill_ttft_quantile_ms(PERF, rate, mix, engines, Z99) == pytest.approx(ttft, rel=0.25)
     assert decode_itl_quantile_ms(PERF, rate, mix, engines, Z99) == pytest.approx(itl, rel=0.25)
+
+
+@pytest.mark.parametrize(("isl", "rate", "engines"), [(8000, 21, 4), (16000, 3, 2)])
+def test_near_saturation_long_prompts_queue_at_their_own_lengths_speed(isl: int, rate: float, engines: int) -> None:
+    # At the profile's peak speed (reached near 7k tokens) the 8k case read a third below the simulation.
+    ttft, _ = simulated_p99(isl, 150, rate, engines, 8)
+    assert prefill_ttft_quantile_ms(PERF, rate, LengthMix(isl, 150, 0.5, 0.5), engines, Z99) == pytest.approx(
+        ttft, rel=0.25
+    )
 
 
 def test_more_load_than_the_engines_can_prefill_is_an_infinite_ttft() -> None:
@@ -237,6 +248,35 @@ def test_poisson_arrivals_read_in_few_slices_are_not_taken_for_bursts() -> None:
     assert excess_dispersion(1.9, 60.0) <= 1.0
     assert excess_dispersion(8.0, 60.0) > 6.5  # a real burst still counts, less the noise
     assert excess_dispersion(1.3, 600.0) > excess_dispersion(1.3, 60.0)  # more slices, less noise
+
+
+def test_an_hour_of_poisson_windows_reads_as_poisson() -> None:
+    # Each 60 s window's dispersion is chi-square(4) / 4: over an hour some read 2.5 to 3.5 by chance.
+    # Remembering the largest such reading sized Poisson traffic for bursts it never had.
+    rng = random.Random(7)
+    reading = Burstiness()
+    highest = 1.0
+    for _ in range(60):
+        reading.observe(rng.gammavariate(2.0, 0.5), 60.0)  # chi-square(4) / 4
+        highest = max(highest, reading.value)
+    assert highest < 1.2
+
+
+def test_traffic_bursty_window_after_window_reads_bursty() -> None:
+    reading = Burstiness()
+    for dispersion in (2.5, 3.0, 2.2, 2.8, 2.6, 3.1):  # none alone beyond Poisson's 1-in-1000
+        reading.observe(dispersion, 60.0)
+    assert reading.value > 1.8
+
+
+def test_one_strong_burst_is_remembered_and_fades() -> None:
+    reading = Burstiness()
+    reading.observe(12.0, 60.0)
+    after_burst = reading.value
+    assert after_burst > 8.0
+    for _ in range(10):
+        reading.observe(1.0, 60.0)
+    assert 1.0 < reading.value < after_burst / 2
 
 
 def busy_window(dispersion: float, isl_cv: float = 0.3) -> TickContext:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["erlang_c", "wait_exceeds", "wait_at_quantile", "servers_for_wait"]
+__all__ = ["erlang_c", "normal_quantile", "wait_exceeds", "wait_at_quantile", "servers_for_wait"]
 
 
 def erlang_c(servers: int, offered_load: float) -> float:
@@ -67,3 +67,15 @@ def servers_for_wait(
     ):
         servers += 1
     return servers
+
+
+def normal_quantile(p: float) -> float:
+    """The standard normal quantile, by bisection on erfc (sixty halvings: exact to double precision)."""
+    lo, hi = -8.0, 8.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if 0.5 * math.erfc(-mid / math.sqrt(2)) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2

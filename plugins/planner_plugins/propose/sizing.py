@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
 from ..perf import PerfModel
-from .queueing import wait_at_quantile
+from .queueing import normal_quantile, wait_at_quantile
 
 __all__ = [
     "LengthMix",
@@ -90,11 +91,36 @@ def _idle_ms(perf: PerfModel, mix: LengthMix, z: float) -> float:
     return mix.isl_quantile(z) / perf.prefill.engine_throughput(perf.prefill.max_isl) * 1000.0 + _pass_ms(perf, 1.0)
 
 
+SERVICE_POINTS = 16  # prompt lengths the mean service time is averaged over (equal-probability quantiles)
+
+
+def _mean_service_s(perf: PerfModel, mix: LengthMix) -> float:
+    """Mean seconds of engine time a prompt takes when prompts queue: its length over the speed of
+    the pass it runs in, averaged over the lognormal spread of lengths. A busy engine packs short
+    prompts into passes up to the longest the profile covers, so a prompt runs at the best speed of
+    a pass at least its own length; a long one runs alone, at its own length's speed (not the
+    profile's peak, which a long prompt never reaches)."""
+    prefill = perf.prefill
+    # The best speed from each profiled length up: a suffix maximum, looked up per prompt.
+    best_from = list(prefill.thpt)
+    for i in range(len(best_from) - 2, -1, -1):
+        best_from[i] = max(best_from[i], best_from[i + 1])
+    sigma = math.sqrt(math.log1p(mix.isl_cv**2))
+    total = 0.0
+    for i in range(SERVICE_POINTS):
+        z = normal_quantile((i + 0.5) / SERVICE_POINTS)
+        length = mix.isl * math.exp(z * sigma - sigma**2 / 2)
+        k = bisect.bisect_left(prefill.isl, length)
+        speed = max(prefill.throughput_per_gpu(length), best_from[k] if k < len(best_from) else 0.0)
+        total += length / (speed * prefill.gpus_per_engine)
+    return total / SERVICE_POINTS
+
+
 def _queued_ms(perf: PerfModel, rate: float, mix: LengthMix, engines: int, z: float) -> float:
     """The M/G/c view, for long prompts that hold an engine for passes on end: each request is a job
-    of ISL / peak throughput seconds, waiting its Allen-Cunneen quantile (the arrivals' burstiness as
-    ca^2, the prompt lengths' spread as cs^2), then the quantile prompt's own passes."""
-    service = mix.isl / perf.prefill.peak_engine_throughput
+    of `_mean_service_s`, waiting its Allen-Cunneen quantile (the arrivals' burstiness as ca^2, the
+    prompt lengths' spread as cs^2), then the quantile prompt's own passes."""
+    service = _mean_service_s(perf, mix)
     quantile = 0.5 * math.erfc(-z / math.sqrt(2))
     variability = (mix.burstiness + mix.isl_cv**2) / 2.0
     return wait_at_quantile(engines, rate, service, quantile, variability) * 1000.0 + _idle_ms(perf, mix, z)

@@ -22,6 +22,8 @@ from planner_sdk import (
 
 from ..perf import PerfModel
 from ..perf.learnt import EngineModelLearner
+from .burstiness import Burstiness
+from .queueing import normal_quantile
 from .sizing import (
     LengthMix,
     agg_engines,
@@ -38,7 +40,6 @@ __all__ = [
     "ThroughputPropose",
     "dynamo_prefill",
     "dynamo_decode",
-    "excess_dispersion",
 ]
 
 MIN_REQUESTS_FOR_CORRECTION = 10
@@ -108,18 +109,6 @@ class Corrections:
             self.decode = self._blend(self.decode, traffic.mean_itl_ms / perf.decode.itl_ms(kv, context))
 
 
-def _z_score(quantile: float) -> float:
-    """The standard normal quantile (Acklam's rational approximation is overkill here: bisect)."""
-    lo, hi = -8.0, 8.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if 0.5 * math.erfc(-mid / math.sqrt(2)) < quantile:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
-
-
 class StartupEstimate:
     """How long an engine takes from being asked for to serving: the configured value until a start
     is seen, then the average of observed starts. Ticks see a start only between the last tick that
@@ -155,21 +144,6 @@ class StartupEstimate:
                 weight = max(1.0 / self.observed, 0.2)
                 started = (max(starting_at, asked_at) + now) / 2 - asked_at
                 self.seconds += weight * (started - self.seconds)
-
-
-DISPERSION_SLICE_S = 10.0  # arrival_dispersion is counted over slices this long (the SDK's definition)
-
-
-def excess_dispersion(observed: float, window_s: float) -> float:
-    """The dispersion a window shows beyond what Poisson arrivals show by chance in so few slices.
-
-    Over k degrees of freedom (slices less the trend's two), k times a Poisson stream's dispersion
-    is chi-square(k): about 1 +- sqrt(2/k), so a 60 s window (k = 4) reads anywhere from 0.3 to 1.9.
-    Taking such noise for bursts, and remembering the largest, sizes Poisson traffic for bursts it
-    never has; the 95th percentile of that noise is discounted.
-    """
-    dof = max(1.0, window_s / DISPERSION_SLICE_S - 2.0)
-    return observed - 1.645 * math.sqrt(2.0 / dof)
 
 
 POISSON_Z = 1.28  # the 90th percentile of a count's Poisson noise, in standard deviations
@@ -261,13 +235,17 @@ class ThroughputPropose(ProposePlugin):
         self.settings, self.roles, self.floor = settings, roles, floor
         self.corrections = Corrections()  # Dynamo's observed/modelled latency factors (sizing="dynamo")
         self.startup = StartupEstimate(settings.startup_s, settings.refine_startup)
-        self.z = _z_score(settings.quantile)
+        self.z = normal_quantile(settings.quantile)
         self.isl_cv, self.osl_cv = settings.length_cv, settings.length_cv  # until the traffic says
-        self.burstiness = 1.0
+        self.arrivals = Burstiness()
         self._spread_seen = False
         self._started = False
         self.errors = ForecastErrors(settings.interval_s)
         self._recent: deque[tuple[float, dict[Role, int]]] = deque()
+
+    @property
+    def burstiness(self) -> float:
+        return self.arrivals.value
 
     def horizon(self) -> tuple[int, int]:
         """(first, last): the intervals ahead (1 = the next) from when an engine asked for now serves
@@ -368,9 +346,7 @@ class ThroughputPropose(ProposePlugin):
         if traffic.osl_cv is not None:
             self.osl_cv += blend * (min(traffic.osl_cv, 5.0) - self.osl_cv)
         if traffic.arrival_dispersion is not None:
-            # Bursts come back: remember them for a while (a tenth less each interval), not one window.
-            observed = min(max(excess_dispersion(traffic.arrival_dispersion, traffic.window_seconds), 1.0), 50.0)
-            self.burstiness = max(observed, 1.0 + 0.9 * (self.burstiness - 1.0))
+            self.arrivals.observe(traffic.arrival_dispersion, traffic.window_seconds)
 
     def propose(self, ctx: TickContext) -> ProposeResult:
         s = self.settings
