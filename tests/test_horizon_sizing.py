@@ -55,6 +55,20 @@ def test_the_quantile_model_is_within_a_quarter_of_the_simulated_p99(
     assert decode_itl_quantile_ms(PERF, rate, mix, engines, Z99) == pytest.approx(itl, rel=0.25)
 
 
+@pytest.mark.parametrize(("isl", "osl", "rate", "engines"), [(300, 800, 16, 2), (1100, 250, 60, 3)])
+def test_the_batch_holds_long_outputs_longer_so_the_median_itl_counts_them_more(
+    isl: int, osl: int, rate: float, engines: int
+) -> None:
+    # Read at the arrivals' mean output, the 800-token case came out at 12 ms against 22 ms simulated.
+    trace = poisson_trace("steady", lambda t: rate, rate, 300, isl=isl, osl=osl, length_cv=1.0, seed=1)
+    cluster = SimCluster(PERF, trace.requests, {P: 8, D: engines}, SimSettings())
+    finished = finished_requests(cluster)
+    cluster.run_until_drained()
+    itls = sorted(r.itl_s for r in finished if r.osl > 1)
+    mix = LengthMix(isl, osl, 1.0, 1.0)
+    assert decode_itl_quantile_ms(PERF, rate, mix, engines, 0.0) == pytest.approx(itls[len(itls) // 2] * 1000, rel=0.1)
+
+
 @pytest.mark.parametrize(("isl", "rate", "engines"), [(8000, 21, 4), (16000, 3, 2)])
 def test_near_saturation_long_prompts_queue_at_their_own_lengths_speed(isl: int, rate: float, engines: int) -> None:
     # At the profile's peak speed (reached near 7k tokens) the 8k case read a third below the simulation.

@@ -37,15 +37,37 @@ class LengthMix:
     def isl_second_moment(self) -> float:
         return self.isl**2 * (1.0 + self.isl_cv**2)
 
+    # A running batch holds each request for as long as it decodes, so its outputs are weighted by
+    # their length: a batch's mean output is OSL (1 + cv^2), its second moment OSL^2 (1 + cv^2)(1 + 2 cv^2)
+    # (a gamma's; a lognormal's third moment overstates heavy-tailed outputs by half and more).
+
+    @property
+    def _batch_osl(self) -> float:
+        return self.osl * (1.0 + self.osl_cv**2)
+
+    @property
+    def _batch_osl_m2(self) -> float:
+        return self.osl**2 * (1.0 + self.osl_cv**2) * (1.0 + 2.0 * self.osl_cv**2)
+
     @property
     def context(self) -> float:
-        """A decoding request's mean context: its prompt and half its output."""
-        return self.isl + self.osl / 2
+        """A running batch's mean context per request: a prompt and half an output, outputs weighted
+        by how long they keep a request in the batch."""
+        return self.isl + self._batch_osl / 2
+
+    @property
+    def reserve(self) -> float:
+        """A running batch's mean KV reservation per request: its prompt and its whole output."""
+        return self.isl + self._batch_osl
+
+    @property
+    def reserve_second_moment(self) -> float:
+        return self.isl_second_moment + 2 * self.isl * self._batch_osl + self._batch_osl_m2
 
     def kv_quantile(self, running: float, z: float) -> float:
         """Tokens `running` decoding requests hold at the `z` quantile: a compound Poisson sum of their
-        contexts, widened by the arrivals' burstiness."""
-        context_m2 = self.isl_second_moment + self.isl * self.osl + (self.osl**2) * (1 + self.osl_cv**2) / 3
+        contexts (prompt + a uniform share of the output), widened by the arrivals' burstiness."""
+        context_m2 = self.isl_second_moment + self.isl * self._batch_osl + self._batch_osl_m2 / 3
         return running * self.context + z * math.sqrt(running * context_m2 * self.burstiness)
 
     def isl_quantile(self, z: float) -> float:
@@ -156,6 +178,9 @@ def _decode_running(perf: PerfModel, per_engine_rate: float, mix: LengthMix, itl
     return running
 
 
+LIFETIME_AVERAGING = math.sqrt(2.0 / math.e)
+
+
 def decode_itl_quantile_ms(perf: PerfModel, rate: float, mix: LengthMix, engines: int, z: float) -> float:
     """ITL at the `z` quantile: the KV the batch holds at its mean plus `z` standard deviations of a
     compound Poisson sum of contexts (widened by the arrivals' burstiness); infinite if the reserved
@@ -167,13 +192,14 @@ def decode_itl_quantile_ms(perf: PerfModel, rate: float, mix: LengthMix, engines
         return perf.decode.itl_ms(0.0, mix.isl)
     context = mix.context
     running = _decode_running(perf, rate / engines, mix, perf.decode.itl_ms(0.0, context))
-    reserve = mix.isl + mix.osl
-    reserve_m2 = mix.isl_second_moment + 2 * mix.isl * mix.osl + (mix.osl**2) * (1 + mix.osl_cv**2)
+    reserve, reserve_m2 = mix.reserve, mix.reserve_second_moment
     capacity = perf.decode.max_kv_tokens
     # Arrivals in bunches (burstiness above 1) spread the batch's KV wider than Poisson ones.
     if running * reserve + z * math.sqrt(running * reserve_m2 * mix.burstiness) > capacity:
         return math.inf
-    return perf.decode.itl_ms(mix.kv_quantile(running, z) / capacity, context)
+    # A request's ITL is its mean over its life, about as long as the batch takes to turn over: that
+    # average of the batch's KV spreads sqrt(2 / e) as wide as the KV at an instant.
+    return perf.decode.itl_ms(mix.kv_quantile(running, z * LIFETIME_AVERAGING) / capacity, context)
 
 
 def decode_engines(perf: PerfModel, rate: float, mix: LengthMix, itl_ms: float, z: float) -> int:
