@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 from planner_plugins.perf import PerfModel
 from planner_plugins.traces import Trace, TraceRequest, iter_windows
 from planner_sdk import Role
 
 from .cluster import SimCluster, SimSettings
+from .engines import SimRequest
+from .score import targets_met
 
 __all__ = ["OracleWindow", "OracleResult", "oracle_sizing"]
 
@@ -73,23 +77,52 @@ def _smallest(predicate: Callable[[int], bool], low: int) -> int | None:
     return high
 
 
+@dataclass(frozen=True)
+class _Window:
+    """One window's requests after the previous window's, which the fleet sized for that window was
+    still serving when this one began (a request can decode for longer than a window)."""
+
+    requests: list[TraceRequest]  # rebased: the previous window's from 0, this one's from `start`
+    start: float
+    previous_fleet: tuple[int, int] | None  # None for the first window, which starts empty
+
+    @cached_property
+    def scored(self) -> int:
+        return sum(r.arrival >= self.start for r in self.requests)
+
+
 def _attainment(
-    requests: list[TraceRequest],
+    window: _Window,
     perf: PerfModel,
     settings: SimSettings,
     sla: tuple[float, float],
     prefill: int,
     decode: int,
 ) -> tuple[float, float]:
-    """(TTFT attainment, SLA attainment) of a warm cluster of this size serving `requests`."""
-    cluster = SimCluster(perf, requests, {Role.PREFILL: prefill, Role.DECODE: decode}, settings)
+    """(TTFT attainment, SLA attainment) over the window's own requests of a fleet of this size that
+    takes over, at the window's start and ready at once, from the one that served the previous window."""
+    first = window.previous_fleet or (prefill, decode)
+    cluster = SimCluster(perf, window.requests, {Role.PREFILL: first[0], Role.DECODE: first[1]}, settings)
+    met = [0, 0]
+
+    def count(request: SimRequest) -> None:
+        if request.arrival >= window.start:
+            ttft_ok, itl_ok = targets_met(request.ttft_s, request.itl_s, *sla)
+            met[0] += ttft_ok
+            met[1] += ttft_ok and itl_ok
+
+    cluster.on_complete.append(count)
+    if window.previous_fleet is not None:
+        cluster.advance_to(math.nextafter(window.start, -math.inf))
+        cluster.set_replicas(Role.PREFILL, prefill)
+        cluster.set_replicas(Role.DECODE, decode)
     cluster.run_until_drained()
-    score = cluster.score(*sla)
-    return score.ttft_attainment, score.sla_attainment
+    scored = window.scored
+    return met[0] / scored, met[1] / scored
 
 
 def _size_window(
-    requests: list[TraceRequest],
+    window: _Window,
     perf: PerfModel,
     settings: SimSettings,
     sla: tuple[float, float],
@@ -99,24 +132,24 @@ def _size_window(
     """(prefill, decode, attainment, feasible) for one window's requests."""
 
     def ttft_ok(goal: float) -> Callable[[int], bool]:
-        return lambda p: _attainment(requests, perf, settings, sla, p, _ANY_DECODE)[0] >= goal
+        return lambda p: _attainment(window, perf, settings, sla, p, _ANY_DECODE)[0] >= goal
 
     def sla_ok(prefill: int, goal: float) -> Callable[[int], bool]:
-        return lambda d: _attainment(requests, perf, settings, sla, prefill, d)[1] >= goal
+        return lambda d: _attainment(window, perf, settings, sla, prefill, d)[1] >= goal
 
     feasible = True
     prefill = _smallest(ttft_ok(target), minimum[0])
     if prefill is None:
         feasible = False
-        ceiling = _attainment(requests, perf, settings, sla, MAX_ENGINES, _ANY_DECODE)[0]
+        ceiling = _attainment(window, perf, settings, sla, MAX_ENGINES, _ANY_DECODE)[0]
         prefill = _smallest(ttft_ok(ceiling - 1e-3), minimum[0]) or MAX_ENGINES
-    goal = target if feasible else _attainment(requests, perf, settings, sla, prefill, MAX_ENGINES)[1] - 1e-3
+    goal = target if feasible else _attainment(window, perf, settings, sla, prefill, MAX_ENGINES)[1] - 1e-3
     decode = _smallest(sla_ok(prefill, goal), minimum[1])
     if decode is None:
         feasible = False
-        ceiling = _attainment(requests, perf, settings, sla, prefill, MAX_ENGINES)[1]
+        ceiling = _attainment(window, perf, settings, sla, prefill, MAX_ENGINES)[1]
         decode = _smallest(sla_ok(prefill, ceiling - 1e-3), minimum[1]) or MAX_ENGINES
-    return prefill, decode, _attainment(requests, perf, settings, sla, prefill, decode)[1], feasible
+    return prefill, decode, _attainment(window, perf, settings, sla, prefill, decode)[1], feasible
 
 
 def _within_budget(
@@ -149,29 +182,37 @@ def oracle_sizing(
     target: float = 0.99,
     max_gpus: int | None = None,
 ) -> OracleResult:
-    """For each window, start a warm cluster with that window's requests alone and search the
-    fewest prefill engines meeting TTFT for `target` of them, then the fewest decode engines
-    meeting both targets. A window no count can satisfy takes the count past which attainment
-    stops improving, and is reported as infeasible; so is a window whose fleet does not fit in
-    `max_gpus` (it is cut to fit, as the planner's safety would, and scored so)."""
+    """For each window, search the fewest prefill engines meeting TTFT for `target` of its requests,
+    then the fewest decode engines meeting both targets, each trial taking over (ready at once) from
+    the fleet found for the previous window with that window's requests still in flight. A window
+    no count can satisfy takes the count past which attainment stops improving, and is reported as
+    infeasible; so is a window whose fleet does not fit in `max_gpus` (it is cut to fit, as the
+    planner's safety would, and scored so)."""
     windows: list[OracleWindow] = []
     gpu_seconds = 0.0
+    previous: list[TraceRequest] = []
+    instant = replace(settings, startup_delay_s=0.0)
     for index, requests in iter_windows(trace, window_s):
         start = index * window_s
-        rebased = [TraceRequest(r.arrival - start, r.isl, r.osl) for r in requests]
-        if rebased:
+        # The previous window's requests are rebased to start at 0, this one's at `window_s`.
+        origin = start - window_s if windows else start
+        rebased = [TraceRequest(r.arrival - origin, r.isl, r.osl) for r in previous + requests]
+        fleet = (windows[-1].prefill, windows[-1].decode) if windows else None
+        window = _Window(rebased, start - origin, fleet)
+        if requests:
             prefill, decode, attained, feasible = _size_window(
-                rebased, perf, settings, (ttft_ms, itl_ms), (min_prefill, min_decode), target
+                window, perf, instant, (ttft_ms, itl_ms), (min_prefill, min_decode), target
             )
             if max_gpus is not None and max_gpus >= 0:
                 fitted = _within_budget(prefill, decode, (min_prefill, min_decode), settings, max_gpus)
                 if fitted != (prefill, decode):
                     prefill, decode = fitted
                     sla = (ttft_ms, itl_ms)
-                    attained, feasible = _attainment(rebased, perf, settings, sla, prefill, decode)[1], False
+                    attained, feasible = _attainment(window, perf, instant, sla, prefill, decode)[1], False
         else:
             prefill, decode, attained, feasible = min_prefill, min_decode, 1.0, True
-        windows.append(OracleWindow(index, len(rebased), prefill, decode, attained, feasible))
+        previous = requests
+        windows.append(OracleWindow(index, len(requests), prefill, decode, attained, feasible))
         span = min(window_s, max(0.0, trace.duration - start))
         gpu_seconds += (prefill * settings.prefill_gpus_per_engine + decode * settings.decode_gpus_per_engine) * span
     return OracleResult(window_s, windows, gpu_seconds / 3600.0, max_gpus)
