@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -126,9 +127,12 @@ def main() -> int:
         print(f"scenarios: {exc}", file=sys.stderr)
         return 2
     missed = sum(not judge(c).ok for c in comparisons)
-    speed = [r.requests / r.wall_seconds for c in comparisons for r in c.results.values() if r.wall_seconds > 0]
-    print(f"\n{len(comparisons) - missed}/{len(comparisons)} rows meet every target; "
-          f"replay speed min {min(speed):,.0f} requests/s")  # fmt: skip
+    # Per policy: the 5,000 requests/s target is the planner's; Dynamo's ARIMA refits are the slow column.
+    speeds: dict[str, float] = {}
+    for result in (r for c in comparisons for r in c.results.values() if r.wall_seconds > 0):
+        speeds[result.name] = min(speeds.get(result.name, math.inf), result.requests / result.wall_seconds)
+    print(f"\n{len(comparisons) - missed}/{len(comparisons)} rows meet every target; replay speed min (requests/s): "
+          + ", ".join(f"{name} {speed:,.0f}" for name, speed in speeds.items()))  # fmt: skip
     if args.json:
         document: dict[str, Any] = {"rows": [c.as_json() for c in comparisons]}
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n")

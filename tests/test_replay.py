@@ -12,7 +12,7 @@ from planner.cli import main
 from planner.config import PlannerConfig
 from planner.sim.cluster import SimCluster, SimSettings
 from planner.sim.engines import SimRequest
-from planner.sim.oracle import OracleResult, oracle_sizing
+from planner.sim.oracle import OracleResult, billed_engine_seconds, oracle_sizing
 from planner.sim.replay import replay_config, replay_configs
 from planner.sim.score import targets_met
 from planner.sim.world import load_perf
@@ -108,6 +108,33 @@ def test_a_window_is_sized_with_the_previous_windows_requests_still_decoding() -
     trace = synthetic_trace("constant", 300, 12.0, isl=300, osl=800, seed=4)
     oracle = oracle_sizing(trace, load_perf(sla_config()), SimSettings(), window_s=60, ttft_ms=1000, itl_ms=30)
     assert min(replay_schedule(trace, oracle)) >= 0.99
+
+
+def test_an_engine_the_oracle_adds_is_billed_from_a_start_up_before_it_serves() -> None:
+    assert billed_engine_seconds([1, 2, 2], [60.0] * 3, startup_s=120.0) == (300.0, 120.0)
+
+
+def test_the_oracles_first_window_fleet_is_there_at_the_start_as_every_policys_is() -> None:
+    assert billed_engine_seconds([3, 3], [60.0] * 2, startup_s=120.0) == (360.0, 0.0)
+
+
+def test_an_engine_the_oracle_needs_again_within_a_start_up_delay_is_kept_through_the_lull() -> None:
+    assert billed_engine_seconds([2, 1, 2], [60.0] * 3, startup_s=120.0) == (300.0, 60.0)
+
+
+def test_an_engine_the_oracle_needs_again_after_a_long_lull_is_started_again() -> None:
+    assert billed_engine_seconds([2, 1, 1, 1, 2], [60.0] * 5, startup_s=120.0) == (420.0, 120.0)
+
+
+def test_the_oracles_gpu_hours_include_starting_the_engines_it_adds() -> None:
+    trace = synthetic_trace("sine", 1200, 6.0, amplitude=5.1, period_s=600, isl=8000, osl=80, seed=5)
+    settings = SimSettings()
+    oracle = oracle_sizing(trace, load_perf(sla_config()), settings, window_s=60, ttft_ms=1000, itl_ms=30)
+    serving = sum(w.prefill * settings.prefill_gpus_per_engine + w.decode * settings.decode_gpus_per_engine
+                  for w in oracle.windows) * 60 / 3600  # fmt: skip
+    assert oracle.startup_gpu_hours > 0
+    # The last window ends at the trace's last arrival, a few seconds short of a whole window.
+    assert oracle.gpu_hours == pytest.approx(serving + oracle.startup_gpu_hours, rel=1e-3)
 
 
 def test_several_configs_are_scored_side_by_side_against_one_oracle() -> None:

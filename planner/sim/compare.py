@@ -75,7 +75,8 @@ class Comparison:
     def as_json(self) -> dict[str, Any]:
         return {
             "label": self.label, "ttft_ms": self.ttft_ms, "itl_ms": self.itl_ms, "bursts": self.bursts,
-            "oracle_gpu_hours": self.oracle.gpu_hours, "oracle_infeasible_windows": self.oracle.infeasible,
+            "oracle_gpu_hours": self.oracle.gpu_hours, "oracle_startup_gpu_hours": self.oracle.startup_gpu_hours,
+            "oracle_infeasible_windows": self.oracle.infeasible,
             "oracle_seconds": self.oracle_seconds, "checks_failed": judge(self).failed,
             "results": {name: {**r.as_json(), "actions_per_startup": self.actions_per_startup(name)}
                         for name, r in self.results.items()},

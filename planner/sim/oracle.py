@@ -15,7 +15,7 @@ from .cluster import SimCluster, SimSettings
 from .engines import SimRequest
 from .score import targets_met
 
-__all__ = ["OracleWindow", "OracleResult", "oracle_sizing"]
+__all__ = ["OracleWindow", "OracleResult", "billed_engine_seconds", "oracle_sizing"]
 
 MAX_ENGINES = 128
 # TTFT ends when the KV cache leaves the prefill engine, so the decode pool cannot change it:
@@ -37,8 +37,9 @@ class OracleWindow:
 class OracleResult:
     window_s: float
     windows: list[OracleWindow]
-    gpu_hours: float
+    gpu_hours: float  # billed as the cluster bills a policy: start-ups included
     max_gpus: int | None = None  # the GPU budget it honoured
+    startup_gpu_hours: float = 0.0  # the part of gpu_hours spent starting engines or keeping them through lulls
 
     @property
     def infeasible(self) -> int:
@@ -169,6 +170,28 @@ def _within_budget(
     return prefill, decode
 
 
+def billed_engine_seconds(counts: list[int], spans: list[float], startup_s: float) -> tuple[float, float]:
+    """(serving, starting) engine-seconds of a role's per-window counts, billed as the cluster bills a
+    policy: an engine from when it is asked for. So each engine added costs its start-up, asked for
+    that long before the window needing it; one needed again within a start-up delay is cheaper kept
+    through the lull; the first window's engines are there at the start, as every policy's are."""
+    serving = sum(c * span for c, span in zip(counts, spans, strict=True))
+    starting = 0.0
+    for level in range(1, max(counts, default=0) + 1):
+        needed_before = False
+        lull = 0.0
+        for count, span in zip(counts, spans, strict=True):
+            if count < level:
+                lull += span if needed_before else 0.0
+                continue
+            if needed_before:
+                starting += min(lull, startup_s)
+            elif counts[0] < level:
+                starting += startup_s
+            needed_before, lull = True, 0.0
+    return serving, starting
+
+
 def oracle_sizing(
     trace: Trace,
     perf: PerfModel,
@@ -189,7 +212,7 @@ def oracle_sizing(
     infeasible; so is a window whose fleet does not fit in `max_gpus` (it is cut to fit, as the
     planner's safety would, and scored so)."""
     windows: list[OracleWindow] = []
-    gpu_seconds = 0.0
+    spans: list[float] = []
     previous: list[TraceRequest] = []
     instant = replace(settings, startup_delay_s=0.0)
     for index, requests in iter_windows(trace, window_s):
@@ -213,6 +236,10 @@ def oracle_sizing(
             prefill, decode, attained, feasible = min_prefill, min_decode, 1.0, True
         previous = requests
         windows.append(OracleWindow(index, len(requests), prefill, decode, attained, feasible))
-        span = min(window_s, max(0.0, trace.duration - start))
-        gpu_seconds += (prefill * settings.prefill_gpus_per_engine + decode * settings.decode_gpus_per_engine) * span
-    return OracleResult(window_s, windows, gpu_seconds / 3600.0, max_gpus)
+        spans.append(min(window_s, max(0.0, trace.duration - start)))
+    serving = starting = 0.0
+    for counts, gpus in (([w.prefill for w in windows], settings.prefill_gpus_per_engine),
+                         ([w.decode for w in windows], settings.decode_gpus_per_engine)):  # fmt: skip
+        role_serving, role_starting = billed_engine_seconds(counts, spans, settings.startup_delay_s)
+        serving, starting = serving + role_serving * gpus, starting + role_starting * gpus
+    return OracleResult(window_s, windows, (serving + starting) / 3600.0, max_gpus, starting / 3600.0)

@@ -53,8 +53,9 @@ def format_footer(results: Sequence[ReplayResult], oracle: OracleResult | None, 
     if oracle is not None:
         budget = "no GPU budget" if oracle.max_gpus is None else f"within max_gpu_budget={oracle.max_gpus}"
         lines.append(
-            f"oracle: {oracle.gpu_hours:.2f} GPU-h over {len(oracle.windows)} windows of {oracle.window_s:g} s "
-            f"{budget}; {oracle.infeasible} window(s) infeasible (no fleet meets the SLA for 99 % of their requests)"
+            f"oracle: {oracle.gpu_hours:.2f} GPU-h ({oracle.startup_gpu_hours:.2f} of them starting engines) over "
+            f"{len(oracle.windows)} windows of {oracle.window_s:g} s {budget}; {oracle.infeasible} window(s) "
+            "infeasible (no fleet meets the SLA for 99 % of their requests)"
         )
     for r in results:
         if r.cuts:
@@ -72,6 +73,8 @@ def write_json(
         "oracle_window_seconds": None if oracle is None else oracle.window_s,
         "oracle_infeasible_windows": None if oracle is None else oracle.infeasible,
         "oracle_max_gpus": None if oracle is None else oracle.max_gpus,
+        "oracle_gpu_hours": None if oracle is None else oracle.gpu_hours,
+        "oracle_startup_gpu_hours": None if oracle is None else oracle.startup_gpu_hours,
         "results": [r.as_json() for r in results],
     }
     Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
