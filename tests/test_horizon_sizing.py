@@ -206,6 +206,35 @@ def test_a_forecast_that_came_true_within_poisson_noise_needs_no_margin() -> Non
     assert errors.margin() == 0.0
 
 
+def test_before_any_forecast_comes_due_a_rising_load_is_sized_for_its_rise_over_the_horizon() -> None:
+    errors = ForecastErrors(60.0)
+    errors.observe(60.0, 100.0, first=3, last=3)
+    errors.observe(120.0, 150.0, first=3, last=3)  # up 50 in an interval: 150 over a start-up's horizon
+    assert errors.margin() == pytest.approx(3 * (50.0 - 1.28 * math.sqrt(2 * 100.0)))  # less the counts' noise
+
+
+def test_before_any_forecast_comes_due_a_load_that_jumped_is_at_most_doubled() -> None:
+    errors = ForecastErrors(60.0)
+    errors.observe(60.0, 100.0, first=3, last=3)
+    errors.observe(120.0, 400.0, first=3, last=3)  # as likely a burst as a trend three times as steep
+    assert errors.margin() == 400.0
+
+
+def test_before_any_forecast_comes_due_a_load_within_poisson_noise_needs_no_margin() -> None:
+    errors = ForecastErrors(60.0)
+    for tick, count in enumerate((100.0, 108.0, 95.0, 103.0)):
+        errors.observe(60.0 * (tick + 1), count, first=3, last=3)
+    assert errors.margin() == 0.0
+
+
+def test_once_forecasts_come_due_their_misses_replace_the_counts_rise() -> None:
+    errors = ForecastErrors(60.0)
+    for tick in range(8):
+        errors.remember(60.0 * tick, [100.0 * (tick + 1)])
+        errors.observe(60.0 * (tick + 1), 100.0 * (tick + 1), first=1, last=1)  # rising, and forecast right
+    assert errors.margin() == 0.0
+
+
 def test_a_missed_tick_does_not_shift_which_forecast_an_interval_is_held_against() -> None:
     errors = ForecastErrors(60.0)
     for tick in range(12):

@@ -156,13 +156,19 @@ class ForecastErrors:
     for bursts a forecast cannot see coming, and costs little where forecasts are good.
 
     Paths are kept by the time they were made, so a tick the proposer missed (no observation, a
-    skipped slot) does not shift which forecast an observed interval is held against."""
+    skipped slot) does not shift which forecast an observed interval is held against.
+
+    Until enough forecasts have come due, the counts themselves stand in: how far the load rose
+    within a horizon so far (a start-up ahead of the first forecast that could be scored, a cold
+    deployment would otherwise size a rising load for a flat forecast with no margin)."""
 
     def __init__(self, interval_s: float, quantile: float = 0.9, keep: int = 12) -> None:
         self.interval_s = interval_s
         self.quantile = quantile
         self._paths: deque[tuple[float, list[float]]] = deque(maxlen=16)  # (made at, path), newest first
         self._misses: deque[float] = deque(maxlen=keep)
+        self._counts: deque[float] = deque(maxlen=keep)
+        self._steps = (1, 1)
 
     def observe(self, now: float, count: float, first: int, last: int) -> None:
         """`count`: requests in the interval ending at `now`, which a path made k intervals earlier
@@ -173,6 +179,8 @@ class ForecastErrors:
                 # Poisson noise around a right forecast is the queueing models' to absorb: count beyond it.
                 forecast = path[k - 1]
                 self._misses.append(count - forecast - POISSON_Z * math.sqrt(max(forecast, 1.0)))
+        self._counts.append(count)
+        self._steps = (first, last)
 
     def remember(self, now: float, path: list[float]) -> None:
         self._paths.appendleft((now, list(path)))
@@ -185,15 +193,34 @@ class ForecastErrors:
         wrong they are now (a quartile of the last six). Bursty arrivals miss at random and again:
         the whole memory counts, at its 90th percentile. Between the two, the margin is blended by
         how bursty the traffic reads (`burstiness` 1: Poisson; 2 and more: bursty)."""
-        if len(self._misses) < 5:
-            return 0.0
+        if len(self._misses) < MIN_MISSES:
+            return self._naive_margin()
         recent = list(self._misses)[-SMOOTH_KEEP:]
         smooth = _quantile(recent, SMOOTH_QUANTILE)
         bursty = _quantile(list(self._misses), self.quantile)
         weight = min(1.0, max(0.0, burstiness - 1.0))
         return max(0.0, smooth + weight * (bursty - smooth))
 
+    def _naive_margin(self) -> float:
+        """The margin a flat forecast made `first..last` intervals before each count seen would have
+        needed beyond the Poisson noise of the two counts compared (where the counts do not reach
+        that far back, k times one interval's rise beyond its noise)."""
+        counts = list(self._counts)
+        first, last = self._steps
+        misses = []
+        for i in range(1, len(counts)):
+            for k in range(first, last + 1):
+                lag = k if i >= k else 1
+                base = counts[i - lag]
+                rise = counts[i] - base - POISSON_Z * math.sqrt(2.0 * max(base, 1.0))
+                misses.append(rise * k / lag)
+        if not misses:
+            return 0.0
+        # A load that more than doubled in an interval is as likely a burst as a trend: at most double it.
+        return min(counts[-1], max(0.0, _quantile(misses[-SMOOTH_KEEP:], SMOOTH_QUANTILE)))
 
+
+MIN_MISSES = 5
 SMOOTH_KEEP = 6
 SMOOTH_QUANTILE = 0.75
 
