@@ -20,6 +20,7 @@ FOLLOW_COST = 1.15  # x oracle GPU-hours, for traffic a causal policy can follow
 BURST_COST = 0.6  # x static peak GPU-hours, for bursts shorter than an engine's start-up
 MAX_ACTIONS_PER_STARTUP = 1.0  # scale actions per role per start-up delay, on average
 POLICIES = ("static", "dynamo", "planner")
+ARIMA_TIMEOUT_S = 300.0
 
 
 def policy_configs(
@@ -33,7 +34,12 @@ def policy_configs(
     }  # fmt: skip
     sim: dict[str, Any] = {"startup_delay_seconds": startup_s}
     peak_fleet = {**sim, "initial_prefill": peak[0], "initial_decode": peak[1]}
-    dynamo: dict[str, Any] = {"optimization_target": "sla", "load_predictor": "arima", "throughput_sizing": "dynamo"}
+    dynamo: dict[str, Any] = {
+        "optimization_target": "sla", "load_predictor": "arima", "throughput_sizing": "dynamo",
+        # auto_arima refits take 2-16 s of real time on this class of machine, past the default 5 s plugin
+        # timeout; Dynamo runs them unbounded, so the baseline's decisions must not depend on the machine's load.
+        "plugin_registration": {"transport": {"request_timeout_seconds": ARIMA_TIMEOUT_S}},
+    }  # fmt: skip
     return [
         ("static", PlannerConfig(**common, advisory=True, simulation=peak_fleet)),
         ("dynamo", PlannerConfig(**common, **dynamo, simulation=sim)),
