@@ -216,7 +216,7 @@ class ForecastErrors:
                 misses.append(rise * k / lag)
         if not misses:
             return 0.0
-        # A load that more than doubled in an interval is as likely a burst as a trend: at most double it.
+        # A jump past double in one interval is as likely a burst as a trend: the margin at most doubles the load.
         return min(counts[-1], max(0.0, _quantile(misses[-SMOOTH_KEEP:], SMOOTH_QUANTILE)))
 
 
