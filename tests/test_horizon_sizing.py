@@ -129,6 +129,34 @@ def test_load_that_has_passed_by_the_time_new_engines_serve_does_not_start_them(
     assert prefill_target(proposer(), tick(spike_now, 1)) == prefill_target(proposer(), tick(flat, 1))
 
 
+def observed_tick(path: tuple[float, ...], count: float, now: float, dispersion: float = 1.0) -> TickContext:
+    traffic = TrafficObservation(60.0, count, 8000, 200, arrival_dispersion=dispersion)
+    return dataclasses.replace(tick(path, 2, now), observations=Observations(traffic=traffic))
+
+
+def after_a_jump(path: tuple[float, ...], forecast_before: float = 300.0, dispersion: float = 1.0) -> int:
+    """Prefill asked for once the count jumped from 300 to 1200, given the forecasts made before and now."""
+    plugin = proposer()
+    plugin.propose(observed_tick((forecast_before,) * 3, 300.0, 0.0, dispersion))
+    return prefill_target(plugin, observed_tick(path, 1200.0, 60.0, dispersion))
+
+
+def test_on_smooth_traffic_a_count_far_beyond_its_forecast_is_sized_as_a_new_level() -> None:
+    lagging, at_the_new_level = (700.0,) * 3, (1200.0,) * 3  # averaging forecasters trust a new level late
+    assert after_a_jump(lagging) == after_a_jump(at_the_new_level)
+
+
+def test_on_bursty_traffic_a_count_beyond_its_forecast_is_left_to_the_forecasts() -> None:
+    lagging, at_the_new_level = (700.0,) * 3, (1200.0,) * 3
+    assert after_a_jump(lagging, dispersion=30.0) < after_a_jump(at_the_new_level, dispersion=30.0)
+
+
+def test_a_count_that_was_forecast_is_not_a_new_level() -> None:
+    # A burst the seasonal forecast saw coming ends as forecast: its count does not hold the path up.
+    foreseen, unforeseen = after_a_jump((300.0,) * 3, 1200.0), after_a_jump((300.0,) * 3, 300.0)
+    assert foreseen < unforeseen
+
+
 def test_the_start_up_is_refined_from_observed_starts() -> None:
     estimate = StartupEstimate(120.0)
     estimate.asked(P, 0.0)
