@@ -185,13 +185,35 @@ def test_queue_aware_sizing_keeps_headroom_the_mean_rate_formula_lacks() -> None
     assert queue > dynamo
 
 
-def test_queue_aware_scale_down_has_hysteresis() -> None:
-    sizer = plugin("queue_aware")
-    up = targets(sizer.propose(ctx(6000, 3151, 150, prefill=1)))[P]
-    # A little less load: the smaller pool meets the TTFT budget but not the tighter one; hold.
-    held = targets(sizer.propose(ctx(5700, 3151, 150, prefill=up)))[P]
-    fresh = targets(plugin("queue_aware").propose(ctx(5700, 3151, 150, prefill=1)))[P]
-    assert fresh <= held <= up
+def sizer_reading(dispersion: float) -> ThroughputPropose:
+    """A queue-aware sizer without a stabilisation window, having read arrivals of this dispersion."""
+    settings = SizingSettings(
+        interval_s=60, ttft_ms=1000, itl_ms=25, min_endpoint={P: 1, D: 1}, sizing="queue_aware",
+        correction=False, scale_down_stabilization_s=0,
+    )  # fmt: skip
+    sizer = ThroughputPropose(PERF, settings, (P, D), floor=False)
+    sizer.arrivals.observe(dispersion, 60.0)
+    return sizer
+
+
+def shed_from(sizer: ThroughputPropose, up: int) -> int:
+    """What the sizer asks of `up` prefill engines at a load one fewer meets, but not 10 % tighter."""
+    num = next(
+        n for n in range(9000, 0, -25)
+        if sizer.size(n, 3151, 150)[P] < up and sizer.size(n, 3151, 150, 0.9)[P] >= up
+    )  # fmt: skip
+    return targets(sizer.propose(ctx(num, 3151, 150, prefill=up)))[P]
+
+
+def test_on_bursty_arrivals_a_pool_is_shed_only_when_the_smaller_one_meets_tighter_targets() -> None:
+    bursty = sizer_reading(dispersion=40.0)
+    assert bursty.burstiness >= 2.0
+    assert shed_from(bursty, up=8) == 8
+
+
+def test_on_poisson_arrivals_a_pool_is_shed_once_the_smaller_one_meets_the_targets() -> None:
+    poisson = sizer_reading(dispersion=1.0)
+    assert shed_from(poisson, up=8) < 8
 
 
 def test_corrections_follow_observed_over_modelled_latency() -> None:
