@@ -157,6 +157,26 @@ def test_a_count_that_was_forecast_is_not_a_new_level() -> None:
     assert foreseen < unforeseen
 
 
+def minutes_to_shed_after_a_drop(forecast_while_busy: float) -> int:
+    """Ticks after a drop from 1200 to 60 requests a minute until prefill is shed, after eight
+    busy minutes whose counts were forecast at `forecast_while_busy`."""
+    plugin = proposer()
+    for minute in range(8):
+        busy = prefill_target(plugin, observed_tick((forecast_while_busy,) * 3, 1200.0, 60.0 * minute))
+    for minute in range(8, 16):
+        if prefill_target(plugin, observed_tick((60.0,) * 3, 60.0, 60.0 * minute)) < busy:
+            return minute - 8
+    raise AssertionError("never shed")
+
+
+def test_once_forecasts_come_true_an_engine_is_shed_an_interval_after_it_is_last_needed() -> None:
+    assert minutes_to_shed_after_a_drop(forecast_while_busy=1200.0) == 1
+
+
+def test_while_forecasts_miss_an_engine_is_held_a_start_up_and_an_interval_after_it_is_last_needed() -> None:
+    assert minutes_to_shed_after_a_drop(forecast_while_busy=600.0) == 3
+
+
 def test_the_start_up_is_refined_from_observed_starts() -> None:
     estimate = StartupEstimate(120.0)
     estimate.asked(P, 0.0)

@@ -209,6 +209,11 @@ class ForecastErrors:
     def last_count(self) -> float | None:
         return self._counts[-1] if self._counts else None
 
+    def trusted(self, burstiness: float = 1.0) -> bool:
+        """Whether the forecasts have lately come true: enough of them have come due, and they need
+        no margin."""
+        return len(self._misses) >= MIN_MISSES and self.margin(burstiness) <= 0.0
+
     def _naive_margin(self) -> float:
         """The margin a flat forecast made `first..last` intervals before each count seen would have
         needed beyond the Poisson noise of the two counts compared (where the counts do not reach
@@ -295,20 +300,24 @@ class ThroughputPropose(ProposePlugin):
         does for scale-down). The window ends at now: the current target always counts. The fleet
         found at the first decision counts as wanted then: one window of traffic is too little
         history to shed what the deployment was running (a quiet minute before a busy one)."""
-        window = self.settings.scale_down_stabilization_s
+        longest = window = self.settings.scale_down_stabilization_s
         if window is None:
             # An engine shed now could not be back before a start-up and the next decision: hold what
             # the recent past needed that long, or load that swings faster than that is caught cold.
-            window = self.startup.seconds + self.settings.interval_s
+            # Unless the forecasts have lately come true: then they see the swing coming, and the
+            # horizon keeps what it needs (one interval still spaces scale-downs).
+            longest = self.startup.seconds + self.settings.interval_s
+            window = self.settings.interval_s if self.errors.trusted(self.burstiness) else longest
         if window <= 0:
             return wanted
         if not self._started:
             self._started = True
             self._recent.append((now, {role: current.get(role, 0) for role in wanted}))
         self._recent.append((now, wanted))
-        while self._recent and self._recent[0][0] < now - window:
+        while self._recent and self._recent[0][0] < now - longest:
             self._recent.popleft()
-        return {role: max(w.get(role, 0) for _, w in self._recent) for role in wanted}
+        held = [w for at, w in self._recent if at >= now - window]
+        return {role: max(w.get(role, 0) for w in held) for role in wanted}
 
     def size(self, num: float, isl: float, osl: float, tighten: float = 1.0) -> dict[Role, int]:
         """Replica targets for `num` requests in one interval, before min endpoints and safety."""
