@@ -300,7 +300,8 @@ class ThroughputPropose(ProposePlugin):
         does for scale-down). The window ends at now: the current target always counts. The fleet
         found at the first decision counts as wanted then: one window of traffic is too little
         history to shed what the deployment was running (a quiet minute before a busy one)."""
-        longest = window = self.settings.scale_down_stabilization_s
+        window = self.settings.scale_down_stabilization_s
+        longest = window or 0.0
         if window is None:
             # An engine shed now could not be back before a start-up and the next decision: hold what
             # the recent past needed that long, or load that swings faster than that is caught cold.
