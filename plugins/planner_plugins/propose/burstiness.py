@@ -5,13 +5,19 @@ from __future__ import annotations
 import math
 from collections import deque
 
-__all__ = ["DISPERSION_SLICE_S", "Burstiness", "excess_dispersion", "poisson_dispersion_quantile"]
+__all__ = ["DISPERSION_SLICE_S", "Burstiness", "bursty_share", "excess_dispersion", "poisson_dispersion_quantile"]
 
 DISPERSION_SLICE_S = 10.0  # arrival_dispersion is counted over slices this long (the SDK's definition)
 POOLED_WINDOWS = 10  # windows pooled for the steady reading (ten minutes at a 60 s interval)
 POOLED_Z = 1.645  # the pooled reading discounts the 95th percentile of Poisson noise
 SINGLE_Z = 3.09  # one window counts alone beyond the 99.9th: no more than one Poisson window in 1000
 MEMORY = 0.9  # a burst seen in one window is remembered a tenth less each window after
+
+
+def bursty_share(burstiness: float) -> float:
+    """How far sizing treats arrivals as bursty rather than Poisson: 0 at a dispersion of 1, all of
+    the way from twice that on, linearly between."""
+    return min(1.0, max(0.0, burstiness - 1.0))
 
 
 def _dof(window_s: float) -> float:

@@ -22,7 +22,7 @@ from planner_sdk import (
 
 from ..perf import PerfModel
 from ..perf.learnt import EngineModelLearner
-from .burstiness import Burstiness
+from .burstiness import Burstiness, bursty_share
 from .queueing import normal_quantile
 from .sizing import (
     LengthMix,
@@ -202,7 +202,7 @@ class ForecastErrors:
         recent = list(self._misses)[-SMOOTH_KEEP:]
         smooth = _quantile(recent, SMOOTH_QUANTILE)
         bursty = _quantile(list(self._misses), self.quantile)
-        weight = min(1.0, max(0.0, burstiness - 1.0))
+        weight = bursty_share(burstiness)
         return max(0.0, smooth + weight * (bursty - smooth))
 
     @property
@@ -365,7 +365,7 @@ class ThroughputPropose(ProposePlugin):
         stabilisation window already spaces scale-downs); bursts it does not see, and a pool at
         its integer boundary would shed and regrow with them (on the bursty shared traces, none
         cost them 2 to 4 points of SLA; on smooth ones it cost 0.04 to 0.07 x the oracle)."""
-        return self.settings.hysteresis * min(1.0, max(0.0, self.burstiness - 1.0))
+        return self.settings.hysteresis * bursty_share(self.burstiness)
 
     def _at_least_the_new_level(self, path: list[float]) -> list[float]:
         """On smooth arrivals, a count far beyond the noise of the forecast made for it, and of the
@@ -375,7 +375,7 @@ class ThroughputPropose(ProposePlugin):
         Bursty arrivals make such counts by chance; between the two, the floor is blended by how
         bursty the traffic reads."""
         level, surprise = self.errors.last_count, self.errors.surprise
-        trust = 1.0 - min(1.0, max(0.0, self.burstiness - 1.0))
+        trust = 1.0 - bursty_share(self.burstiness)
         if level is None or surprise is None or trust <= 0.0:
             return path
         if min(surprise, level - path[0]) <= LEVEL_SHIFT_Z * math.sqrt(max(level - surprise, path[0], 1.0)):
