@@ -129,12 +129,12 @@ def test_load_that_has_passed_by_the_time_new_engines_serve_does_not_start_them(
     assert prefill_target(proposer(), tick(spike_now, 1)) == prefill_target(proposer(), tick(flat, 1))
 
 
-def observed_tick(path: tuple[float, ...], count: float, now: float, dispersion: float = 1.0) -> TickContext:
+def observed_tick(path: tuple[float, ...], count: float, now: float, dispersion: float | None = 1.0) -> TickContext:
     traffic = TrafficObservation(60.0, count, 8000, 200, arrival_dispersion=dispersion)
     return dataclasses.replace(tick(path, 2, now), observations=Observations(traffic=traffic))
 
 
-def after_a_jump(path: tuple[float, ...], forecast_before: float = 300.0, dispersion: float = 1.0) -> int:
+def after_a_jump(path: tuple[float, ...], forecast_before: float = 300.0, dispersion: float | None = 1.0) -> int:
     """Prefill asked for once the count jumped from 300 to 1200, given the forecasts made before and now."""
     plugin = proposer()
     plugin.propose(observed_tick((forecast_before,) * 3, 300.0, 0.0, dispersion))
@@ -151,26 +151,36 @@ def test_on_bursty_traffic_a_count_beyond_its_forecast_is_left_to_the_forecasts(
     assert after_a_jump(lagging, dispersion=30.0) < after_a_jump(at_the_new_level, dispersion=30.0)
 
 
+def test_without_a_dispersion_reading_a_count_beyond_its_forecast_is_left_to_the_forecasts() -> None:
+    lagging, at_the_new_level = (700.0,) * 3, (1200.0,) * 3
+    assert after_a_jump(lagging, dispersion=None) < after_a_jump(at_the_new_level, dispersion=None)
+
+
 def test_a_count_that_was_forecast_is_not_a_new_level() -> None:
     # A burst the seasonal forecast saw coming ends as forecast: its count does not hold the path up.
     foreseen, unforeseen = after_a_jump((300.0,) * 3, 1200.0), after_a_jump((300.0,) * 3, 300.0)
     assert foreseen < unforeseen
 
 
-def minutes_to_shed_after_a_drop(forecast_while_busy: float) -> int:
+def minutes_to_shed_after_a_drop(forecast_while_busy: float, dispersion: float | None = 1.0) -> int:
     """Ticks after a drop from 1200 to 60 requests a minute until prefill is shed, after eight
     busy minutes whose counts were forecast at `forecast_while_busy`."""
     plugin = proposer()
     for minute in range(8):
-        busy = prefill_target(plugin, observed_tick((forecast_while_busy,) * 3, 1200.0, 60.0 * minute))
+        tick_then = observed_tick((forecast_while_busy,) * 3, 1200.0, 60.0 * minute, dispersion)
+        busy = prefill_target(plugin, tick_then)
     for minute in range(8, 16):
-        if prefill_target(plugin, observed_tick((60.0,) * 3, 60.0, 60.0 * minute)) < busy:
+        if prefill_target(plugin, observed_tick((60.0,) * 3, 60.0, 60.0 * minute, dispersion)) < busy:
             return minute - 8
     raise AssertionError("never shed")
 
 
 def test_once_forecasts_come_true_an_engine_is_shed_an_interval_after_it_is_last_needed() -> None:
     assert minutes_to_shed_after_a_drop(forecast_while_busy=1200.0) == 1
+
+
+def test_without_a_dispersion_reading_an_engine_is_held_a_start_up_and_an_interval_however_good_the_forecasts() -> None:
+    assert minutes_to_shed_after_a_drop(forecast_while_busy=1200.0, dispersion=None) == 3
 
 
 def test_while_forecasts_miss_an_engine_is_held_a_start_up_and_an_interval_after_it_is_last_needed() -> None:

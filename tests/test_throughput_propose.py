@@ -185,14 +185,16 @@ def test_queue_aware_sizing_keeps_headroom_the_mean_rate_formula_lacks() -> None
     assert queue > dynamo
 
 
-def sizer_reading(dispersion: float) -> ThroughputPropose:
-    """A queue-aware sizer without a stabilisation window, having read arrivals of this dispersion."""
+def sizer_reading(dispersion: float | None) -> ThroughputPropose:
+    """A queue-aware sizer without a stabilisation window, having read arrivals of this dispersion
+    (None: no reading)."""
     settings = SizingSettings(
         interval_s=60, ttft_ms=1000, itl_ms=25, min_endpoint={P: 1, D: 1}, sizing="queue_aware",
         correction=False, scale_down_stabilization_s=0,
     )  # fmt: skip
     sizer = ThroughputPropose(PERF, settings, (P, D), floor=False)
-    sizer.arrivals.observe(dispersion, 60.0)
+    if dispersion is not None:
+        sizer.arrivals.observe(dispersion, 60.0)
     return sizer
 
 
@@ -209,6 +211,10 @@ def test_on_bursty_arrivals_a_pool_is_shed_only_when_the_smaller_one_meets_tight
     bursty = sizer_reading(dispersion=40.0)
     assert bursty.burstiness >= 2.0
     assert shed_from(bursty, up=8) == 8
+
+
+def test_arrivals_whose_dispersion_is_not_observed_keep_the_hysteresis() -> None:
+    assert shed_from(sizer_reading(dispersion=None), up=8) == 8  # unknown is not taken for Poisson
 
 
 def test_on_poisson_arrivals_a_pool_is_shed_once_the_smaller_one_meets_the_targets() -> None:

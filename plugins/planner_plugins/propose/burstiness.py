@@ -55,8 +55,10 @@ class Burstiness:
         self._windows: deque[tuple[float, float]] = deque(maxlen=POOLED_WINDOWS)  # (dispersion, dof)
         self._single = 1.0
         self.value = 1.0
+        self.measured = False  # no window has said yet: the value is Poisson's by default, not by reading
 
     def observe(self, dispersion: float, window_s: float) -> None:
+        self.measured = True
         dof = _dof(window_s)
         self._windows.append((dispersion, dof))
         total = sum(d for _, d in self._windows)

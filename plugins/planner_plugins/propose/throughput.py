@@ -308,7 +308,8 @@ class ThroughputPropose(ProposePlugin):
             # Unless the forecasts have lately come true: then they see the swing coming, and the
             # horizon keeps what it needs (one interval still spaces scale-downs).
             longest = self.startup.seconds + self.settings.interval_s
-            window = self.settings.interval_s if self.errors.trusted(self.burstiness) else longest
+            trusted = self.arrivals.measured and self.errors.trusted(self.burstiness)
+            window = self.settings.interval_s if trusted else longest
         if window <= 0:
             return wanted
         if not self._started:
@@ -358,6 +359,11 @@ class ThroughputPropose(ProposePlugin):
         spare += capacity * max(0, count.expected - count.ready) * startup / 2  # starting engines, half the time
         return max(0.0, backlog - spare) / isl
 
+    def _bursty_share(self) -> float:
+        """`bursty_share` of the arrivals read; all bursty until a window has said (a traffic source
+        without `arrival_dispersion` is not taken for Poisson, and keeps the rules made for bursts)."""
+        return bursty_share(self.burstiness) if self.arrivals.measured else 1.0
+
     def hysteresis(self) -> float:
         """How much tighter than the targets a smaller pool must meet them before engines are shed:
         the configured share on bursty arrivals, none on Poisson ones, blended between. Poisson
@@ -365,7 +371,7 @@ class ThroughputPropose(ProposePlugin):
         stabilisation window already spaces scale-downs); bursts it does not see, and a pool at
         its integer boundary would shed and regrow with them (on the bursty shared traces, none
         cost them 2 to 4 points of SLA; on smooth ones it cost 0.04 to 0.07 x the oracle)."""
-        return self.settings.hysteresis * bursty_share(self.burstiness)
+        return self.settings.hysteresis * self._bursty_share()
 
     def _at_least_the_new_level(self, path: list[float]) -> list[float]:
         """On smooth arrivals, a count far beyond the noise of the forecast made for it, and of the
@@ -375,7 +381,7 @@ class ThroughputPropose(ProposePlugin):
         Bursty arrivals make such counts by chance; between the two, the floor is blended by how
         bursty the traffic reads."""
         level, surprise = self.errors.last_count, self.errors.surprise
-        trust = 1.0 - bursty_share(self.burstiness)
+        trust = 1.0 - self._bursty_share()
         if level is None or surprise is None or trust <= 0.0:
             return path
         if min(surprise, level - path[0]) <= LEVEL_SHIFT_Z * math.sqrt(max(level - surprise, path[0], 1.0)):
