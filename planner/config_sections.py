@@ -173,6 +173,11 @@ class SimulationConfig(Section):
     kv_transfer_ms_per_1k_tokens: float = Field(2.4, ge=0, description="Prefill-to-decode KV transfer time.")
     max_decode_batch: int = Field(512, ge=1, description="Most requests one decode engine runs at once.")
     seed: int = Field(0, description="Seed of rate scaling and synthetic traces.")
+    report_arrival_dispersion: bool = Field(
+        True,
+        description="The simulated frontend reports arrivals' dispersion (Prometheus' does not): false plans "
+        "as a deployment read through Prometheus would.",
+    )
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Serve the simulated frontend's Prometheus /metrics on this port."
     )

@@ -12,6 +12,7 @@ from helpers import finished_requests
 from planner.config import PlannerConfig
 from planner.pipeline.predict import fill_predictions
 from planner.sim.cluster import SimCluster, SimSettings
+from planner.sim.signals import FrontendWindow
 from planner.sim.world import load_perf
 from planner_plugins.predict.predictors import (
     DriftPredictor,
@@ -151,9 +152,10 @@ def test_on_bursty_traffic_a_count_beyond_its_forecast_is_left_to_the_forecasts(
     assert after_a_jump(lagging, dispersion=30.0) < after_a_jump(at_the_new_level, dispersion=30.0)
 
 
-def test_without_a_dispersion_reading_a_count_beyond_its_forecast_is_left_to_the_forecasts() -> None:
+def test_without_a_dispersion_reading_a_count_far_beyond_its_forecast_is_still_sized_as_a_new_level() -> None:
+    # Unread arrivals err towards capacity both ways: up at once, down slowly.
     lagging, at_the_new_level = (700.0,) * 3, (1200.0,) * 3
-    assert after_a_jump(lagging, dispersion=None) < after_a_jump(at_the_new_level, dispersion=None)
+    assert after_a_jump(lagging, dispersion=None) == after_a_jump(at_the_new_level, dispersion=None)
 
 
 def test_a_count_that_was_forecast_is_not_a_new_level() -> None:
@@ -399,3 +401,11 @@ def test_the_first_busy_window_replaces_the_guessed_length_spread() -> None:
     assert plugin.isl_cv == pytest.approx(0.3)
     plugin.propose(busy_window(1.0, isl_cv=0.5))
     assert plugin.isl_cv == pytest.approx(0.4)  # later windows blend
+
+
+def test_a_simulated_frontend_read_as_prometheus_reads_it_reports_no_dispersion() -> None:
+    trace = poisson_trace("steady", lambda t: 20.0, 20.0, 120, isl=1000, osl=100, seed=1)
+    cluster = SimCluster(PERF, trace.requests, {P: 2, D: 2}, SimSettings())
+    cluster.advance_to(120.0)
+    assert FrontendWindow(cluster).traffic(0.0, 120.0).arrival_dispersion is not None
+    assert FrontendWindow(cluster, dispersion=False).traffic(0.0, 120.0).arrival_dispersion is None

@@ -66,8 +66,9 @@ class FrontendWindow:
     """Windowed frontend metrics over the simulation's logs, in O(log n) per query. Windows end
     no later than the cluster's time (it logs arrivals as they happen) and reach back hours at most."""
 
-    def __init__(self, cluster: SimCluster) -> None:
+    def __init__(self, cluster: SimCluster, dispersion: bool = True) -> None:
         self.cluster = cluster
+        self.dispersion = dispersion  # False: a frontend read through Prometheus, which does not report it
 
     @staticmethod
     def _cv(total: float, squares: float, count: int) -> float | None:
@@ -93,7 +94,7 @@ class FrontendWindow:
             mean_itl_ms=None if itl is None else itl * 1000.0,
             isl_cv=self._cv(isl, arrivals.total(arrivals.ISL_SQ, lo, hi), count),
             osl_cv=self._cv(osl, arrivals.total(arrivals.OSL_SQ, lo, hi), count),
-            arrival_dispersion=self._dispersion(start, end),
+            arrival_dispersion=self._dispersion(start, end) if self.dispersion else None,
         )
 
     def _dispersion(self, start: float, end: float, slice_s: float = DISPERSION_SLICE_S) -> float | None:
@@ -122,13 +123,20 @@ class SimObserve(ObservePlugin):
     """Observes the simulated frontend (traffic over the last `window_s`) and every ready engine."""
 
     def __init__(
-        self, cluster: SimCluster, clock: Clock, interval_s: float, window_s: float, *, traffic: bool = True
+        self,
+        cluster: SimCluster,
+        clock: Clock,
+        interval_s: float,
+        window_s: float,
+        *,
+        traffic: bool = True,
+        dispersion: bool = True,
     ) -> None:
         self.spec = PluginSpec(id="sim_observe", stage=Stage.OBSERVE, execution_interval_seconds=interval_s)
         self.cluster = cluster
         self.clock = clock
         self.window_s = window_s
-        self.frontend = FrontendWindow(cluster)
+        self.frontend = FrontendWindow(cluster, dispersion)
         self.reports_traffic = traffic
 
     async def observe(self, ctx: TickContext) -> Observations:

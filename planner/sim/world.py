@@ -70,7 +70,9 @@ class SimulatedDeployment:
         window = config.throughput_adjustment_interval_seconds if config.throughput_enabled else interval
         # With Prometheus configured, traffic comes from it (scraping the simulated frontend), not from here.
         traffic = config.metric_pulling_prometheus_endpoint is None
-        self.observer = SimObserve(self.cluster, clock, interval, window, traffic=traffic)
+        self.observer = SimObserve(
+            self.cluster, clock, interval, window, traffic=traffic, dispersion=sim.report_arrival_dispersion
+        )
 
     @property
     def plugins(self) -> list[SimObserve]:

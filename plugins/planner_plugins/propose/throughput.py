@@ -361,7 +361,8 @@ class ThroughputPropose(ProposePlugin):
 
     def _bursty_share(self) -> float:
         """`bursty_share` of the arrivals read; all bursty until a window has said (a traffic source
-        without `arrival_dispersion` is not taken for Poisson, and keeps the rules made for bursts)."""
+        without `arrival_dispersion` is not taken for Poisson, and keeps the scale-down rules made
+        for bursts)."""
         return bursty_share(self.burstiness) if self.arrivals.measured else 1.0
 
     def hysteresis(self) -> float:
@@ -381,7 +382,8 @@ class ThroughputPropose(ProposePlugin):
         Bursty arrivals make such counts by chance; between the two, the floor is blended by how
         bursty the traffic reads."""
         level, surprise = self.errors.last_count, self.errors.surprise
-        trust = 1.0 - self._bursty_share()
+        # Unread arrivals get the floor: without a reading, the planner errs towards capacity both ways.
+        trust = 1.0 - bursty_share(self.burstiness)
         if level is None or surprise is None or trust <= 0.0:
             return path
         if min(surprise, level - path[0]) <= LEVEL_SHIFT_Z * math.sqrt(max(level - surprise, path[0], 1.0)):
