@@ -371,7 +371,7 @@ class ThroughputPropose(ProposePlugin):
         noise is the quantile model's to absorb, and sized to it a pool does not flap (the
         stabilisation window already spaces scale-downs); bursts it does not see, and a pool at
         its integer boundary would shed and regrow with them (on the bursty shared traces, none
-        cost them 2 to 4 points of SLA; on smooth ones it cost 0.04 to 0.07 x the oracle)."""
+        cost them 2 to 4 points of SLA; on smooth ones it cost 0.03 to 0.07 x the oracle)."""
         return self.settings.hysteresis * self._bursty_share()
 
     def _at_least_the_new_level(self, path: list[float]) -> list[float]:
