@@ -135,35 +135,6 @@ def observed_tick(path: tuple[float, ...], count: float, now: float, dispersion:
     return dataclasses.replace(tick(path, 2, now), observations=Observations(traffic=traffic))
 
 
-def after_a_jump(path: tuple[float, ...], forecast_before: float = 300.0, dispersion: float | None = 1.0) -> int:
-    """Prefill asked for once the count jumped from 300 to 1200, given the forecasts made before and now."""
-    plugin = proposer()
-    plugin.propose(observed_tick((forecast_before,) * 3, 300.0, 0.0, dispersion))
-    return prefill_target(plugin, observed_tick(path, 1200.0, 60.0, dispersion))
-
-
-def test_on_smooth_traffic_a_count_far_beyond_its_forecast_is_sized_as_a_new_level() -> None:
-    lagging, at_the_new_level = (700.0,) * 3, (1200.0,) * 3  # averaging forecasters trust a new level late
-    assert after_a_jump(lagging) == after_a_jump(at_the_new_level)
-
-
-def test_on_bursty_traffic_a_count_beyond_its_forecast_is_left_to_the_forecasts() -> None:
-    lagging, at_the_new_level = (700.0,) * 3, (1200.0,) * 3
-    assert after_a_jump(lagging, dispersion=30.0) < after_a_jump(at_the_new_level, dispersion=30.0)
-
-
-def test_without_a_dispersion_reading_a_count_far_beyond_its_forecast_is_still_sized_as_a_new_level() -> None:
-    # Unread arrivals err towards capacity both ways: up at once, down slowly.
-    lagging, at_the_new_level = (700.0,) * 3, (1200.0,) * 3
-    assert after_a_jump(lagging, dispersion=None) == after_a_jump(at_the_new_level, dispersion=None)
-
-
-def test_a_count_that_was_forecast_is_not_a_new_level() -> None:
-    # A burst the seasonal forecast saw coming ends as forecast: its count does not hold the path up.
-    foreseen, unforeseen = after_a_jump((300.0,) * 3, 1200.0), after_a_jump((300.0,) * 3, 300.0)
-    assert foreseen < unforeseen
-
-
 def minutes_to_shed_after_a_drop(forecast_while_busy: float, dispersion: float | None = 1.0) -> int:
     """Ticks after a drop from 1200 to 60 requests a minute until prefill is shed, after eight
     busy minutes whose counts were forecast at `forecast_while_busy`."""

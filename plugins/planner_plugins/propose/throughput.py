@@ -166,9 +166,10 @@ class ForecastErrors:
         self.interval_s = interval_s
         self.quantile = quantile
         self._paths: deque[tuple[float, list[float]]] = deque(maxlen=16)  # (made at, path), newest first
-        self._misses: deque[float] = deque(maxlen=keep)
-        self._counts: deque[float] = deque(maxlen=keep)
+        self._misses: deque[tuple[float, float]] = deque(maxlen=keep)  # (forecast made at, miss)
+        self._counts: deque[tuple[float, float]] = deque(maxlen=keep)  # (interval ending at, count)
         self._steps = (1, 1)
+        self._forgiven: tuple[float, float] = (-math.inf, 1.0)  # (made at or before, share of a miss kept)
         self.surprise: float | None = None  # the last count less the forecast made for it an interval before
 
     def observe(self, now: float, count: float, first: int, last: int) -> None:
@@ -182,9 +183,22 @@ class ForecastErrors:
             if first <= k <= last and k <= len(path):
                 # Poisson noise around a right forecast is the queueing models' to absorb: count beyond it.
                 forecast = path[k - 1]
-                self._misses.append(count - forecast - POISSON_Z * math.sqrt(max(forecast, 1.0)))
-        self._counts.append(count)
+                miss = count - forecast - POISSON_Z * math.sqrt(max(forecast, 1.0))
+                self._misses.append((made_at, miss * self._kept(made_at)))
+        self._counts.append((now, count))
         self._steps = (first, last)
+
+    def forgive(self, made_by: float, kept: float) -> None:
+        """A new level was seen: the misses of forecasts made at or before `made_by`, which could
+        not have seen it, keep only `kept` of their size (0 on smooth arrivals, where the new level
+        is sized for as such, 1 on bursty ones, where it may be a burst that comes back), and so do
+        those still to come due."""
+        self._forgiven = (made_by, kept)
+        self._misses = deque(((at, miss * self._kept(at)) for at, miss in self._misses), maxlen=self._misses.maxlen)
+
+    def _kept(self, made_at: float) -> float:
+        made_by, kept = self._forgiven
+        return kept if made_at <= made_by else 1.0
 
     def remember(self, now: float, path: list[float]) -> None:
         self._paths.appendleft((now, list(path)))
@@ -199,15 +213,20 @@ class ForecastErrors:
         how bursty the traffic reads (`burstiness` 1: Poisson; 2 and more: bursty)."""
         if len(self._misses) < MIN_MISSES:
             return self._naive_margin()
-        recent = list(self._misses)[-SMOOTH_KEEP:]
-        smooth = _quantile(recent, SMOOTH_QUANTILE)
-        bursty = _quantile(list(self._misses), self.quantile)
+        misses = [miss for _, miss in self._misses]
+        smooth = _quantile(misses[-SMOOTH_KEEP:], SMOOTH_QUANTILE)
+        bursty = _quantile(misses, self.quantile)
         weight = bursty_share(burstiness)
         return max(0.0, smooth + weight * (bursty - smooth))
 
     @property
     def last_count(self) -> float | None:
-        return self._counts[-1] if self._counts else None
+        return self._counts[-1][1] if self._counts else None
+
+    @property
+    def count_before(self) -> float | None:
+        """The count of the interval before the last."""
+        return self._counts[-2][1] if len(self._counts) > 1 else None
 
     def trusted(self, burstiness: float = 1.0) -> bool:
         """Whether the forecasts have lately come true: enough of them have come due, and they need
@@ -224,13 +243,13 @@ class ForecastErrors:
         for i in range(1, len(counts)):
             for k in range(first, last + 1):
                 lag = k if i >= k else 1
-                base = counts[i - lag]
-                rise = counts[i] - base - POISSON_Z * math.sqrt(2.0 * max(base, 1.0))
-                misses.append(rise * k / lag)
+                at, base = counts[i - lag]  # a flat forecast made then
+                rise = counts[i][1] - base - POISSON_Z * math.sqrt(2.0 * max(base, 1.0))
+                misses.append(rise * k / lag * self._kept(at))
         if not misses:
             return 0.0
         # A jump past double in one interval is as likely a burst as a trend: the margin at most doubles the load.
-        return min(counts[-1], max(0.0, _quantile(misses[-SMOOTH_KEEP:], SMOOTH_QUANTILE)))
+        return min(counts[-1][1], max(0.0, _quantile(misses[-SMOOTH_KEEP:], SMOOTH_QUANTILE)))
 
 
 MIN_MISSES = 5
@@ -346,10 +365,14 @@ class ThroughputPropose(ProposePlugin):
             return {Role.AGG: math.ceil((prefill_share + decode_share) / s.decode_gpus)}
         return {role: n for role, n in ((Role.PREFILL, prefill), (Role.DECODE, decode)) if role in self.roles}
 
-    def _backlog_requests(self, ctx: TickContext, rate: float, isl: float) -> float:
-        """Queued prompts the prefill engines serving or starting will not drain within a start-up."""
+    @staticmethod
+    def _prefill_backlog(ctx: TickContext) -> float:
+        """Prompt tokens queued at the prefill engines."""
         workers = ctx.observations.workers or ()
-        backlog = sum(w.queued_prefill_tokens or 0.0 for w in workers if w.role is Role.PREFILL)
+        return sum(w.queued_prefill_tokens or 0.0 for w in workers if w.role is Role.PREFILL)
+
+    def _backlog_requests(self, ctx: TickContext, backlog: float, rate: float, isl: float) -> float:
+        """Queued prompts the prefill engines serving or starting will not drain within a start-up."""
         count = (ctx.replicas or {}).get(Role.PREFILL)
         if backlog <= 0 or count is None or isl <= 0:
             return 0.0
@@ -358,6 +381,15 @@ class ThroughputPropose(ProposePlugin):
         spare = max(0.0, capacity * count.ready - rate * isl) * startup
         spare += capacity * max(0, count.expected - count.ready) * startup / 2  # starting engines, half the time
         return max(0.0, backlog - spare) / isl
+
+    def _draining_requests(self, backlog: float, isl: float) -> float:
+        """Requests per interval the engines serving drain of `backlog` until new ones could start:
+        load for both pools (prefill drains it into decode), and what keeps the engines counted on to
+        drain it from being shed while it lasts (shed, the rest could not, and the backlog would
+        outlive the start-up of any engine asked for once that is seen)."""
+        if backlog <= 0 or isl <= 0:
+            return 0.0
+        return backlog / isl * self.settings.interval_s / max(self.startup.seconds, self.settings.interval_s)
 
     def _bursty_share(self) -> float:
         """`bursty_share` of the arrivals read; all bursty until a window has said (a traffic source
@@ -374,20 +406,31 @@ class ThroughputPropose(ProposePlugin):
         cost them 2 to 4 points of SLA; on smooth ones it cost 0.03 to 0.07 x the oracle)."""
         return self.settings.hysteresis * self._bursty_share()
 
-    def _at_least_the_new_level(self, path: list[float]) -> list[float]:
-        """On smooth arrivals, a count far beyond the noise of the forecast made for it, and of the
-        forecast now made for the next interval, is a new level, not a fluke: the path is held at
-        least at it (forecasters that average the past need another interval or two to trust it,
-        and that is an interval more caught short; a step up measured: SLA 84.8 -> 90.2 %).
-        Bursty arrivals make such counts by chance; between the two, the floor is blended by how
+    def _at_least_the_new_level(self, now: float, path: list[float]) -> list[float]:
+        """On smooth arrivals, a count far beyond the noise of the count before it, of the forecast
+        made for it and of the forecast now made for the next interval, is a new level, not a fluke.
+
+        - The path is held at least at it: forecasters that average the past need another interval
+          or two to trust it, and that is an interval more caught short (a step up measured: SLA
+          84.8 -> 90.2 %).
+        - The misses of the forecasts made before it, which could not have seen it, are what the
+          path now sizes for: they are forgiven. (Counted again as a margin, they held 6P where 4P
+          served a fourfold step.)
+
+        A trend forecaster that already reaches the count takes it for a rise, and its lag on the
+        rise so far stays in the margin. So does a count above forecasts of a fall but not above the
+        count before: that is a turn, where forecasts that ran on keep missing. Bursty arrivals
+        make such counts by chance; between the two, the floor and the forgiving are blended by how
         bursty the traffic reads."""
-        level, surprise = self.errors.last_count, self.errors.surprise
-        # Unread arrivals get the floor: without a reading, the planner errs towards capacity both ways.
+        level, before, surprise = self.errors.last_count, self.errors.count_before, self.errors.surprise
         trust = 1.0 - bursty_share(self.burstiness)
-        if level is None or surprise is None or trust <= 0.0:
+        if level is None or before is None or surprise is None or trust <= 0.0:
             return path
-        if min(surprise, level - path[0]) <= LEVEL_SHIFT_Z * math.sqrt(max(level - surprise, path[0], 1.0)):
+        rise = min(surprise, level - path[0], level - before)
+        if rise <= LEVEL_SHIFT_Z * math.sqrt(max(level - surprise, path[0], before, 1.0)):
             return path
+        # Unread arrivals get the floor but keep their misses: they err towards capacity both ways.
+        self.errors.forgive(now - self.settings.interval_s / 2, self._bursty_share())
         return [n + trust * max(0.0, level - n) for n in path]
 
     def _horizon_targets(self, ctx: TickContext, num: float, isl: float, osl: float,
@@ -396,10 +439,13 @@ class ThroughputPropose(ProposePlugin):
         first, last = self.horizon()
         path = ctx.predictions.requests_ahead(last) or [num]
         self.errors.remember(ctx.now, path)
-        path = self._at_least_the_new_level(path)
+        path = self._at_least_the_new_level(ctx.now, path)
         margin = self.errors.margin(self.burstiness)
         path = [n + margin for n in path]
-        path[first - 1] += self._backlog_requests(ctx, num / s.interval_s, isl)
+        backlog, rate = self._prefill_backlog(ctx), num / s.interval_s
+        draining = self._draining_requests(backlog, isl)
+        path = [n + draining for n in path[: first - 1]] + path[first - 1 :]
+        path[first - 1] += self._backlog_requests(ctx, backlog, rate, isl)
         needs = [self.size(n, isl, osl) for n in path]
         hysteresis = self.hysteresis()
         targets: dict[Role, int] = {}
