@@ -130,6 +130,14 @@ def test_load_that_has_passed_by_the_time_new_engines_serve_does_not_start_them(
     assert prefill_target(proposer(), tick(spike_now, 1)) == prefill_target(proposer(), tick(flat, 1))
 
 
+def test_the_stabilisation_window_holds_engines_but_does_not_ask_again_for_a_target_cut_short() -> None:
+    plugin = proposer()
+    spike = prefill_target(plugin, tick((3000.0,) * 3, 2, now=0.0))
+    assert spike > 10
+    # The change cap let 10 of them start; the forecasts have since fallen back.
+    assert prefill_target(plugin, tick((60.0,) * 3, 10, now=60.0)) == 10
+
+
 def observed_tick(path: tuple[float, ...], count: float, now: float, dispersion: float | None = 1.0) -> TickContext:
     traffic = TrafficObservation(60.0, count, 8000, 200, arrival_dispersion=dispersion)
     return dataclasses.replace(tick(path, 2, now), observations=Observations(traffic=traffic))

@@ -315,10 +315,14 @@ class ThroughputPropose(ProposePlugin):
         return first, max(first, math.ceil((startup + interval) / interval - 1e-9))
 
     def _stabilised(self, now: float, wanted: dict[Role, int], current: Mapping[Role, int]) -> dict[Role, int]:
-        """The largest target of the trailing stabilisation window, per role (as Kubernetes' HPA
-        does for scale-down). The window ends at now: the current target always counts. The fleet
-        found at the first decision counts as wanted then: one window of traffic is too little
-        history to shed what the deployment was running (a quiet minute before a busy one)."""
+        """The largest target of the trailing stabilisation window, per role, as far as the fleet
+        already has or is starting it: the window holds engines against scale-down (as Kubernetes'
+        HPA does), it does not ask for new ones the decision now does not want. (A target cut by the
+        change cap was otherwise asked for again tick after tick: after a 90 s burst, a trend's 30P
+        was climbed to over four minutes while the forecasts had fallen back to 2P.) The window
+        ends at now: the current target always counts. The fleet found at the first decision counts
+        as wanted then: one window of traffic is too little history to shed what the deployment was
+        running (a quiet minute before a busy one)."""
         window = self.settings.scale_down_stabilization_s
         longest = window or 0.0
         if window is None:
@@ -338,7 +342,9 @@ class ThroughputPropose(ProposePlugin):
         while self._recent and self._recent[0][0] < now - longest:
             self._recent.popleft()
         held = [w for at, w in self._recent if at >= now - window]
-        return {role: max(w.get(role, 0) for w in held) for role in wanted}
+        return {
+            role: max(n, min(current.get(role, 0), max(w.get(role, 0) for w in held))) for role, n in wanted.items()
+        }
 
     def size(self, num: float, isl: float, osl: float, tighten: float = 1.0) -> dict[Role, int]:
         """Replica targets for `num` requests in one interval, before min endpoints and safety."""
