@@ -138,20 +138,26 @@ def test_the_stabilisation_window_holds_engines_but_does_not_ask_again_for_a_tar
     assert prefill_target(plugin, tick((60.0,) * 3, 10, now=60.0)) == 10
 
 
-def observed_tick(path: tuple[float, ...], count: float, now: float, dispersion: float | None = 1.0) -> TickContext:
+def observed_tick(
+    path: tuple[float, ...], count: float, now: float, dispersion: float | None = 1.0, prefill: int = 2
+) -> TickContext:
     traffic = TrafficObservation(60.0, count, 8000, 200, arrival_dispersion=dispersion)
-    return dataclasses.replace(tick(path, 2, now), observations=Observations(traffic=traffic))
+    return dataclasses.replace(tick(path, prefill, now), observations=Observations(traffic=traffic))
 
 
 def minutes_to_shed_after_a_drop(forecast_while_busy: float, dispersion: float | None = 1.0) -> int:
     """Ticks after a drop from 1200 to 60 requests a minute until prefill is shed, after eight
     busy minutes whose counts were forecast at `forecast_while_busy`."""
     plugin = proposer()
+    fleet = 2  # the deployment follows the targets
     for minute in range(8):
-        tick_then = observed_tick((forecast_while_busy,) * 3, 1200.0, 60.0 * minute, dispersion)
-        busy = prefill_target(plugin, tick_then)
+        fleet = prefill_target(
+            plugin, observed_tick((forecast_while_busy,) * 3, 1200.0, 60.0 * minute, dispersion, fleet)
+        )
+    busy = fleet
     for minute in range(8, 16):
-        if prefill_target(plugin, observed_tick((60.0,) * 3, 60.0, 60.0 * minute, dispersion)) < busy:
+        fleet = prefill_target(plugin, observed_tick((60.0,) * 3, 60.0, 60.0 * minute, dispersion, fleet))
+        if fleet < busy:
             return minute - 8
     raise AssertionError("never shed")
 
