@@ -243,6 +243,14 @@ def test_on_bursty_traffic_past_misses_keep_their_margin() -> None:
     assert 0.0 < errors.margin(burstiness=1.5) < errors.margin(burstiness=3.0)
 
 
+def test_on_bursty_traffic_a_burst_is_remembered_for_twenty_four_intervals() -> None:
+    errors = ForecastErrors(60.0)
+    for tick in range(21):  # a burst three intervals long, then eighteen right forecasts
+        errors.remember(60.0 * tick, [100.0])
+        errors.observe(60.0 * (tick + 1), 600.0 if tick < 3 else 100.0, first=1, last=1)
+    assert errors.margin(burstiness=3.0) == pytest.approx(500.0 - 1.28 * 10.0)
+
+
 def test_a_forecast_that_came_true_within_poisson_noise_needs_no_margin() -> None:
     errors = ForecastErrors(60.0)
     for tick in range(12):

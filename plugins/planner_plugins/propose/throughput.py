@@ -162,7 +162,7 @@ class ForecastErrors:
     within a horizon so far (a start-up ahead of the first forecast that could be scored, a cold
     deployment would otherwise size a rising load for a flat forecast with no margin)."""
 
-    def __init__(self, interval_s: float, quantile: float = 0.9, keep: int = 12) -> None:
+    def __init__(self, interval_s: float, quantile: float = 0.9, keep: int = 24) -> None:
         self.interval_s = interval_s
         self.quantile = quantile
         self._paths: deque[tuple[float, list[float]]] = deque(maxlen=16)  # (made at, path), newest first
@@ -209,8 +209,10 @@ class ForecastErrors:
         On smooth (Poisson-like) arrivals a miss comes from the load changing shape, a step or a
         turn, which the forecasts absorb within a horizon or two: only the recent misses say how
         wrong they are now (a quartile of the last six). Bursty arrivals miss at random and again:
-        the whole memory counts, at its 90th percentile. Between the two, the margin is blended by
-        how bursty the traffic reads (`burstiness` 1: Poisson; 2 and more: bursty)."""
+        the whole memory counts, at its 90th percentile (24 intervals: remembered for 12, a burst's
+        margin had lapsed by the time the next came; on Azure code x20, SLA 67.9 -> 70.9 % at 0.73 ->
+        0.79 x the oracle). Between the two, the margin is blended by how bursty the traffic reads
+        (`burstiness` 1: Poisson; 2 and more: bursty)."""
         if len(self._misses) < MIN_MISSES:
             return self._naive_margin()
         misses = [miss for _, miss in self._misses]
