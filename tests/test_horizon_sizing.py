@@ -23,8 +23,9 @@ from planner_plugins.predict.predictors import (
 )
 from planner_plugins.propose import SizingSettings, ThroughputPropose
 from planner_plugins.propose.burstiness import Burstiness, excess_dispersion
+from planner_plugins.propose.forecast_errors import ForecastErrors
 from planner_plugins.propose.sizing import LengthMix, decode_itl_quantile_ms, prefill_ttft_quantile_ms
-from planner_plugins.propose.throughput import ForecastErrors, StartupEstimate
+from planner_plugins.propose.startup import StartupEstimate
 from planner_plugins.traces import poisson_trace
 from planner_sdk import Observations, PlannerView, Predictions, ReplicaCount, Role, TickContext, TrafficObservation
 

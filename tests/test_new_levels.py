@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_horizon_sizing import observed_tick, prefill_target, proposer, tick
 
-from planner_plugins.propose.throughput import ForecastErrors
+from planner_plugins.propose.forecast_errors import ForecastErrors
 
 
 def after_a_jump(path: tuple[float, ...], forecast_before: float = 300.0, dispersion: float | None = 1.0) -> int:

@@ -1,0 +1,129 @@
+"""How far the load came in above the forecasts at the sizing horizon: the margin, new levels, trust."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from .burstiness import bursty_share
+
+__all__ = ["ForecastErrors", "LEVEL_SHIFT_Z", "POISSON_Z"]
+
+
+POISSON_Z = 1.28  # the 90th percentile of a count's Poisson noise, in standard deviations
+
+
+class ForecastErrors:
+    """How far the load came in above the forecasts this proposer was given, at the horizon it sizes
+    for: the observed count of each interval against what was forecast for it `first..last`
+    intervals earlier. Sizing for the forecast plus a high quantile of these misses holds capacity
+    for bursts a forecast cannot see coming, and costs little where forecasts are good.
+
+    Paths are kept by the time they were made, so a tick the proposer missed (no observation, a
+    skipped slot) does not shift which forecast an observed interval is held against.
+
+    Until enough forecasts have come due, the counts themselves stand in: how far the load rose
+    within a horizon so far (a start-up ahead of the first forecast that could be scored, a cold
+    deployment would otherwise size a rising load for a flat forecast with no margin)."""
+
+    def __init__(self, interval_s: float, quantile: float = 0.9, keep: int = 24) -> None:
+        self.interval_s = interval_s
+        self.quantile = quantile
+        self._paths: deque[tuple[float, list[float]]] = deque(maxlen=16)  # (made at, path), newest first
+        self._misses: deque[tuple[float, float]] = deque(maxlen=keep)  # (forecast made at, miss)
+        self._counts: deque[tuple[float, float]] = deque(maxlen=keep)  # (interval ending at, count)
+        self._steps = (1, 1)
+        self._forgiven: tuple[float, float] = (-math.inf, 1.0)  # (made at or before, share of a miss kept)
+        self.surprise: float | None = None  # the last count less the forecast made for it an interval before
+
+    def observe(self, now: float, count: float, first: int, last: int) -> None:
+        """`count`: requests in the interval ending at `now`, which a path made k intervals earlier
+        forecast at its k-th step."""
+        self.surprise = None
+        for made_at, path in self._paths:
+            k = round((now - made_at) / self.interval_s)
+            if k == 1 and path:
+                self.surprise = count - path[0]
+            if first <= k <= last and k <= len(path):
+                # Poisson noise around a right forecast is the queueing models' to absorb: count beyond it.
+                forecast = path[k - 1]
+                miss = count - forecast - POISSON_Z * math.sqrt(max(forecast, 1.0))
+                self._misses.append((made_at, miss * self._kept(made_at)))
+        self._counts.append((now, count))
+        self._steps = (first, last)
+
+    def forgive(self, made_by: float, kept: float) -> None:
+        """A new level was seen: the misses of forecasts made at or before `made_by`, which could
+        not have seen it, keep only `kept` of their size (0 on smooth arrivals, where the new level
+        is sized for as such, 1 on bursty ones, where it may be a burst that comes back), and so do
+        those still to come due."""
+        self._forgiven = (made_by, kept)
+        self._misses = deque(((at, miss * self._kept(at)) for at, miss in self._misses), maxlen=self._misses.maxlen)
+
+    def _kept(self, made_at: float) -> float:
+        made_by, kept = self._forgiven
+        return kept if made_at <= made_by else 1.0
+
+    def remember(self, now: float, path: list[float]) -> None:
+        self._paths.appendleft((now, list(path)))
+
+    def margin(self, burstiness: float = 1.0) -> float:
+        """Requests per interval to add to a forecast (0 until enough misses are known).
+
+        On smooth (Poisson-like) arrivals a miss comes from the load changing shape, a step or a
+        turn, which the forecasts absorb within a horizon or two: only the recent misses say how
+        wrong they are now (a quartile of the last six). Bursty arrivals miss at random and again:
+        the whole memory counts, at its 90th percentile (24 intervals: remembered for 12, a burst's
+        margin had lapsed by the time the next came; on Azure code x20, SLA 67.9 -> 70.9 % at 0.73 ->
+        0.79 x the oracle). Between the two, the margin is blended by how bursty the traffic reads
+        (`burstiness` 1: Poisson; 2 and more: bursty)."""
+        if len(self._misses) < MIN_MISSES:
+            return self._naive_margin()
+        misses = [miss for _, miss in self._misses]
+        smooth = _quantile(misses[-SMOOTH_KEEP:], SMOOTH_QUANTILE)
+        bursty = _quantile(misses, self.quantile)
+        weight = bursty_share(burstiness)
+        return max(0.0, smooth + weight * (bursty - smooth))
+
+    @property
+    def last_count(self) -> float | None:
+        return self._counts[-1][1] if self._counts else None
+
+    @property
+    def count_before(self) -> float | None:
+        """The count of the interval before the last."""
+        return self._counts[-2][1] if len(self._counts) > 1 else None
+
+    def trusted(self, burstiness: float = 1.0) -> bool:
+        """Whether the forecasts have lately come true: enough of them have come due, and they need
+        no margin."""
+        return len(self._misses) >= MIN_MISSES and self.margin(burstiness) <= 0.0
+
+    def _naive_margin(self) -> float:
+        """The margin a flat forecast made `first..last` intervals before each count seen would have
+        needed beyond the Poisson noise of the two counts compared (where the counts do not reach
+        that far back, k times one interval's rise beyond its noise)."""
+        counts = list(self._counts)
+        first, last = self._steps
+        misses = []
+        for i in range(1, len(counts)):
+            for k in range(first, last + 1):
+                lag = k if i >= k else 1
+                at, base = counts[i - lag]  # a flat forecast made then
+                rise = counts[i][1] - base - POISSON_Z * math.sqrt(2.0 * max(base, 1.0))
+                misses.append(rise * k / lag * self._kept(at))
+        if not misses:
+            return 0.0
+        # A jump past double in one interval is as likely a burst as a trend: the margin at most doubles the load.
+        return min(counts[-1][1], max(0.0, _quantile(misses[-SMOOTH_KEEP:], SMOOTH_QUANTILE)))
+
+
+MIN_MISSES = 5
+LEVEL_SHIFT_Z = 3.0  # a count this many Poisson deviations above its forecast is a new level on smooth traffic
+SMOOTH_KEEP = 6
+SMOOTH_QUANTILE = 0.75
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
