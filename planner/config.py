@@ -164,6 +164,9 @@ class PlannerConfig(BaseSettings):
     throughput_sizing: Literal["queue_aware", "dynamo"] = "queue_aware"
     queue_aware_quantile: float = Field(0.995, gt=0.5, lt=1.0)
     queue_aware_hysteresis: float = Field(0.1, ge=0.0, lt=0.9)
+    kv_transfer_ms_per_1k_tokens: float = Field(
+        2.4, ge=0, le=1000, description="Time a prompt's KV cache takes to reach its decode engine, part of TTFT."
+    )
     scale_down_stabilization_seconds: float | None = Field(None, ge=0)
     engine_startup_seconds: float | None = Field(
         None, ge=0, le=86400, description="Time from asking for an engine to it serving (refined from observed starts)."

@@ -151,6 +151,7 @@ def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
             sizing=settings["throughput_sizing"],
             quantile=settings["queue_aware_quantile"],
             hysteresis=settings["queue_aware_hysteresis"],
+            kv_transfer_ms_per_1k_tokens=settings["kv_transfer_ms_per_1k_tokens"],
             correction=not settings["no_correction"],
             scale_down_stabilization_s=settings["scale_down_stabilization_seconds"],
             startup_s=float(effective["engine_startup_seconds"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["erlang_c", "normal_quantile", "wait_exceeds", "wait_at_quantile", "servers_for_wait"]
+__all__ = ["erlang_c", "normal_quantile", "wait_exceeds", "wait_at_quantile", "wait_tail", "servers_for_wait"]
 
 
 def erlang_c(servers: int, offered_load: float) -> float:
@@ -21,32 +21,35 @@ def erlang_c(servers: int, offered_load: float) -> float:
     return b / (1 - rho + rho * b)
 
 
-def wait_exceeds(servers: int, arrival_rate: float, service_s: float, t: float, variability: float = 1.0) -> float:
-    """P(queueing delay > t) in an M/G/c queue, Allen-Cunneen style.
-
-    The M/M/c tail C(c, a) * exp(-(c*mu - lambda) * t) is stretched by `variability`
+def wait_tail(servers: int, arrival_rate: float, service_s: float, variability: float = 1.0) -> tuple[float, float]:
+    """(P(an arrival waits), the rate its wait's tail decays at) in an M/G/c queue, Allen-Cunneen
+    style: P(wait > t) = C * exp(-rate * t). The M/M/c rate c*mu - lambda is slowed by `variability`
     = (ca^2 + cs^2) / 2, the mean of the arrival and service squared coefficients of variation
-    (1 for Poisson arrivals and exponential service).
-    """
+    (1 for Poisson arrivals and exponential service). An unstable queue is (1, 0): every arrival
+    waits without bound."""
     if arrival_rate <= 0:
-        return 0.0
+        return 0.0, math.inf
     mu = 1.0 / service_s
     if servers * mu <= arrival_rate:
-        return 1.0
-    return erlang_c(servers, arrival_rate / mu) * math.exp(-(servers * mu - arrival_rate) * t / variability)
+        return 1.0, 0.0
+    return erlang_c(servers, arrival_rate / mu), (servers * mu - arrival_rate) / variability
+
+
+def wait_exceeds(servers: int, arrival_rate: float, service_s: float, t: float, variability: float = 1.0) -> float:
+    """P(queueing delay > t) in an M/G/c queue (`wait_tail`)."""
+    waits, rate = wait_tail(servers, arrival_rate, service_s, variability)
+    return waits * math.exp(-rate * t) if rate > 0 else waits
 
 
 def wait_at_quantile(
     servers: int, arrival_rate: float, service_s: float, quantile: float, variability: float = 1.0
 ) -> float:
     """The queueing delay `quantile` of arrivals stay within: `wait_exceeds` solved for t (inf if unstable)."""
-    if arrival_rate <= 0:
+    waits, rate = wait_tail(servers, arrival_rate, service_s, variability)
+    tail = 1.0 - quantile
+    if waits <= tail:
         return 0.0
-    mu = 1.0 / service_s
-    if servers * mu <= arrival_rate:
-        return math.inf
-    waits, tail = erlang_c(servers, arrival_rate / mu), 1.0 - quantile
-    return math.log(waits / tail) * variability / (servers * mu - arrival_rate) if waits > tail else 0.0
+    return math.log(waits / tail) / rate if rate > 0 else math.inf
 
 
 def servers_for_wait(

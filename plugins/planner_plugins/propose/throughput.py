@@ -58,6 +58,7 @@ class SizingSettings:
     sizing: str = "queue_aware"  # or "dynamo": the mean-rate formula
     quantile: float = 0.99  # share of requests that must meet TTFT and ITL
     hysteresis: float = 0.1  # on bursty arrivals, shed only when the smaller pool meets targets this much tighter
+    kv_transfer_ms_per_1k_tokens: float = 0.0  # a prompt's KV cache on its way to decode, part of its TTFT
     startup_s: float = 120.0  # from asking for an engine to it serving, until starts are observed
     refine_startup: bool = True  # False where the start-up is known (set by the user, or simulated)
     length_cv: float = 1.0  # spread of input and output lengths when the traffic does not say
@@ -152,6 +153,10 @@ class ThroughputPropose(ProposePlugin):
         self._recent: deque[tuple[float, dict[Role, int]]] = deque()
 
     @property
+    def _transfer_ms_per_token(self) -> float:
+        return self.settings.kv_transfer_ms_per_1k_tokens / 1000.0
+
+    @property
     def burstiness(self) -> float:
         return self.arrivals.value
 
@@ -203,8 +208,9 @@ class ThroughputPropose(ProposePlugin):
             rate = num / s.interval_s
             if Role.AGG in self.roles:
                 return {Role.AGG: agg_engines(perf, rate, mix, s.ttft_ms * tighten, s.itl_ms * tighten, self.z)}
+            transfer = self._transfer_ms_per_token
             sized = {
-                Role.PREFILL: prefill_engines(perf, rate, mix, s.ttft_ms * tighten, self.z),
+                Role.PREFILL: prefill_engines(perf, rate, mix, s.ttft_ms * tighten, self.z, transfer),
                 Role.DECODE: decode_engines(perf, rate, mix, s.itl_ms * tighten, self.z),
             }
             return {role: n for role, n in sized.items() if role in self.roles}
@@ -385,6 +391,7 @@ class ThroughputPropose(ProposePlugin):
         if Role.AGG in targets:
             ttft, itl = agg_latency_quantiles_ms(self.perf, rate, mix, targets[Role.AGG], self.z)
         else:
-            ttft = prefill_ttft_quantile_ms(self.perf, rate, mix, targets.get(Role.PREFILL, 0), self.z)
+            prefill = targets.get(Role.PREFILL, 0)
+            ttft = prefill_ttft_quantile_ms(self.perf, rate, mix, prefill, self.z, self._transfer_ms_per_token)
             itl = decode_itl_quantile_ms(self.perf, rate, mix, targets.get(Role.DECODE, 0), self.z)
         return (ttft if math.isfinite(ttft) else None), (itl if math.isfinite(itl) else None)
