@@ -23,7 +23,7 @@ from planner_plugins.predict.predictors import (
 )
 from planner_plugins.propose import SizingSettings, ThroughputPropose
 from planner_plugins.propose.burstiness import Burstiness, excess_dispersion
-from planner_plugins.propose.forecast_errors import ForecastErrors
+from planner_plugins.propose.forecast_errors import MIN_MISSES, UNPROVEN_MISS, ForecastErrors
 from planner_plugins.propose.sizing import LengthMix, decode_itl_quantile_ms, prefill_ttft_quantile_ms
 from planner_plugins.propose.startup import StartupEstimate
 from planner_plugins.traces import poisson_trace
@@ -147,19 +147,20 @@ def observed_tick(
 
 
 def minutes_to_shed_after_a_drop(forecast_while_busy: float, dispersion: float | None = 1.0) -> int:
-    """Ticks after a drop from 1200 to 60 requests a minute until prefill is shed, after eight
-    busy minutes whose counts were forecast at `forecast_while_busy`."""
+    """Ticks after a drop from 1200 to 60 requests a minute until prefill is shed, after twelve
+    busy minutes whose counts were forecast at `forecast_while_busy` (long enough for the margin
+    of the first, unproven forecasts to have lapsed)."""
     plugin = proposer()
     fleet = 2  # the deployment follows the targets
-    for minute in range(8):
+    for minute in range(12):
         fleet = prefill_target(
             plugin, observed_tick((forecast_while_busy,) * 3, 1200.0, 60.0 * minute, dispersion, fleet)
         )
     busy = fleet
-    for minute in range(8, 16):
+    for minute in range(12, 20):
         fleet = prefill_target(plugin, observed_tick((60.0,) * 3, 60.0, 60.0 * minute, dispersion, fleet))
         if fleet < busy:
-            return minute - 8
+            return minute - 12
     raise AssertionError("never shed")
 
 
@@ -274,10 +275,18 @@ def test_before_any_forecast_comes_due_a_load_that_jumped_is_at_most_doubled() -
     assert errors.margin() == 400.0
 
 
-def test_before_any_forecast_comes_due_a_load_within_poisson_noise_needs_no_margin() -> None:
+def test_before_any_forecast_comes_due_a_load_within_poisson_noise_gets_the_unproven_forecasts_margin() -> None:
     errors = ForecastErrors(60.0)
     for tick, count in enumerate((100.0, 108.0, 95.0, 103.0)):
         errors.observe(60.0 * (tick + 1), count, first=3, last=3)
+    assert errors.margin() == pytest.approx(UNPROVEN_MISS * 103.0)
+
+
+def test_the_unproven_forecasts_margin_lapses_once_forecasts_come_due_and_come_true() -> None:
+    errors = ForecastErrors(60.0)
+    for tick in range(MIN_MISSES + 1):
+        errors.remember(60.0 * tick, [100.0])
+        errors.observe(60.0 * tick, 100.0, first=1, last=1)
     assert errors.margin() == 0.0
 
 
@@ -291,7 +300,7 @@ def test_once_forecasts_come_due_their_misses_replace_the_counts_rise() -> None:
 
 def test_a_missed_tick_does_not_shift_which_forecast_an_interval_is_held_against() -> None:
     errors = ForecastErrors(60.0)
-    for tick in range(12):
+    for tick in range(18):
         if tick % 3 == 2:
             continue  # no observation this tick: nothing remembered, nothing observed
         errors.remember(60.0 * tick, [100.0 + tick, 500.0])  # the path is right one interval on

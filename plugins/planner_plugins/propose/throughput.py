@@ -152,6 +152,10 @@ class ThroughputPropose(ProposePlugin):
         self.errors = ForecastErrors(settings.interval_s)
         self._recent: deque[tuple[float, dict[Role, int]]] = deque()
 
+    def _mix(self, isl: float, osl: float) -> LengthMix:
+        # Unread arrivals (no `arrival_dispersion`) err towards capacity: long prompts may come together.
+        return LengthMix(isl, osl, self.isl_cv, self.osl_cv, self.burstiness, together=self._bursty_share())
+
     @property
     def _transfer_ms_per_token(self) -> float:
         return self.settings.kv_transfer_ms_per_1k_tokens / 1000.0
@@ -204,7 +208,7 @@ class ThroughputPropose(ProposePlugin):
         s, perf = self.settings, self.perf
         if s.sizing == "queue_aware":
             # Engines as the model measures them (its latencies are a whole engine's, however many GPUs).
-            mix = LengthMix(isl, osl, self.isl_cv, self.osl_cv, self.burstiness)
+            mix = self._mix(isl, osl)
             rate = num / s.interval_s
             if Role.AGG in self.roles:
                 return {Role.AGG: agg_engines(perf, rate, mix, s.ttft_ms * tighten, s.itl_ms * tighten, self.z)}
@@ -386,7 +390,7 @@ class ThroughputPropose(ProposePlugin):
         interval; None where the model does not say (Dynamo's formula) or the fleet cannot keep up."""
         if self.settings.sizing != "queue_aware":
             return None, None
-        mix = LengthMix(isl, osl, self.isl_cv, self.osl_cv, self.burstiness)
+        mix = self._mix(isl, osl)
         rate = num / self.settings.interval_s
         if Role.AGG in targets:
             ttft, itl = agg_latency_quantiles_ms(self.perf, rate, mix, targets[Role.AGG], self.z)
