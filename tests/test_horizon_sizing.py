@@ -268,6 +268,14 @@ def test_before_any_forecast_comes_due_a_rising_load_is_sized_for_its_rise_over_
     assert errors.margin() == pytest.approx(3 * (50.0 - 1.28 * math.sqrt(2 * 100.0)))  # less the counts' noise
 
 
+def test_before_any_forecast_comes_due_a_forecast_that_already_rises_takes_its_rise_off_the_margin() -> None:
+    errors = ForecastErrors(60.0)
+    errors.observe(60.0, 100.0, first=3, last=3)
+    errors.observe(120.0, 150.0, first=3, last=3)
+    flat_forecasts_margin = 3 * (50.0 - 1.28 * math.sqrt(2 * 100.0))
+    assert errors.margin(forecast_rise=30.0) == pytest.approx(flat_forecasts_margin - 30.0)
+
+
 def test_before_any_forecast_comes_due_a_load_that_jumped_is_at_most_doubled() -> None:
     errors = ForecastErrors(60.0)
     errors.observe(60.0, 100.0, first=3, last=3)

@@ -67,7 +67,7 @@ class ForecastErrors:
     def remember(self, now: float, path: list[float]) -> None:
         self._paths.appendleft((now, list(path)))
 
-    def margin(self, burstiness: float = 1.0) -> float:
+    def margin(self, burstiness: float = 1.0, forecast_rise: float = 0.0) -> float:
         """Requests per interval to add to a forecast (`_naive_margin` until enough misses are known).
 
         On smooth (Poisson-like) arrivals a miss comes from the load changing shape, a step or a
@@ -76,9 +76,10 @@ class ForecastErrors:
         the whole memory counts, at its 90th percentile (24 intervals: remembered for 12, a burst's
         margin had lapsed by the time the next came; on Azure code x20, SLA 67.9 -> 70.9 % at 0.73 ->
         0.79 x the oracle). Between the two, the margin is blended by how bursty the traffic reads
-        (`burstiness` 1: Poisson; 2 and more: bursty)."""
+        (`burstiness` 1: Poisson; 2 and more: bursty). `forecast_rise`: how far the forecast being
+        sized for already rises above the last count by the horizon."""
         if len(self._misses) < MIN_MISSES:
-            return self._naive_margin()
+            return self._naive_margin(forecast_rise)
         misses = [miss for _, miss in self._misses]
         smooth = _quantile(misses[-SMOOTH_KEEP:], SMOOTH_QUANTILE)
         bursty = _quantile(misses, self.quantile)
@@ -99,13 +100,15 @@ class ForecastErrors:
         no margin."""
         return len(self._misses) >= MIN_MISSES and self.margin(burstiness) <= 0.0
 
-    def _naive_margin(self) -> float:
+    def _naive_margin(self, forecast_rise: float) -> float:
         """The margin a flat forecast made `first..last` intervals before each count seen would have
         needed beyond the Poisson noise of the two counts compared (where the counts do not reach
-        that far back, k times one interval's rise beyond its noise), and at least `UNPROVEN_MISS` of
-        the load: forecasts not yet held against any count are not trusted to within less. (A
-        periodic load starting from its trough rose a fifth a minute while the first counts read
-        flat: decode-heavy tight lost 2.2 % of its requests in the first five minutes.)"""
+        that far back, k times one interval's rise beyond its noise), less what the forecast being
+        sized for already rises (a trend forecaster that extrapolates the rise needs no flat
+        forecast's margin on top: periodic 10 min paid 0.05 x the oracle for it), and at least
+        `UNPROVEN_MISS` of the load: forecasts not yet held against any count are not trusted to
+        within less. (A periodic load starting from its trough rose a fifth a minute while the
+        first counts read flat: decode-heavy tight lost 2.2 % of its requests in its first minutes.)"""
         counts = list(self._counts)
         first, last = self._steps
         misses = []
@@ -119,7 +122,7 @@ class ForecastErrors:
             return 0.0
         # A jump past double in one interval is as likely a burst as a trend: the margin at most doubles the load.
         risen = min(counts[-1][1], max(0.0, _quantile(misses[-SMOOTH_KEEP:], SMOOTH_QUANTILE))) if misses else 0.0
-        return max(risen, UNPROVEN_MISS * counts[-1][1])
+        return max(risen - max(0.0, forecast_rise), UNPROVEN_MISS * counts[-1][1])
 
 
 MIN_MISSES = 5

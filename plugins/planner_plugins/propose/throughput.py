@@ -150,6 +150,7 @@ class ThroughputPropose(ProposePlugin):
         self._spread_seen = False
         self._started = False
         self.errors = ForecastErrors(settings.interval_s)
+        self.margin = 0.0  # requests per interval the last decision added to the forecast for its misses
         self._recent: deque[tuple[float, dict[Role, int]]] = deque()
 
     def _mix(self, isl: float, osl: float) -> LengthMix:
@@ -301,11 +302,13 @@ class ThroughputPropose(ProposePlugin):
                          current: Mapping[Role, int]) -> dict[Role, int]:  # fmt: skip
         s = self.settings
         first, last = self.horizon()
-        path = ctx.predictions.requests_ahead(last) or [num]
-        self.errors.remember(ctx.now, path)
-        path = self._at_least_the_new_level(ctx.now, path)
-        margin = self.errors.margin(self.burstiness)
-        path = [n + margin for n in path]
+        forecast = ctx.predictions.requests_ahead(last) or [num]
+        self.errors.remember(ctx.now, forecast)
+        path = self._at_least_the_new_level(ctx.now, forecast)
+        level = self.errors.last_count
+        rise = forecast[min(first, len(forecast)) - 1] - level if level is not None else 0.0
+        self.margin = self.errors.margin(self.burstiness, rise)
+        path = [n + self.margin for n in path]
         backlog, rate = self._prefill_backlog(ctx), num / s.interval_s
         draining = self._draining_requests(backlog, isl)
         path = [n + draining for n in path[: first - 1]] + path[first - 1 :]
@@ -378,7 +381,7 @@ class ThroughputPropose(ProposePlugin):
         reason = (
             f"{s.sizing}: {num:.0f} req/{s.interval_s:g}s, ISL {isl:.0f}, OSL {osl:.0f}; sized for intervals "
             f"{first}-{last} ahead (start-up {self.startup.seconds:.0f} s) with "
-            f"{self.errors.margin(self.burstiness):.0f} more for forecast misses"
+            f"{self.margin:.0f} more for forecast misses"
         )
         result = ProposeResult.at_least(targets, reason) if self.floor else ProposeResult.set(targets, reason=reason)
         return result.with_estimates(*self.estimate(num, isl, osl, targets))
