@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
-from test_horizon_sizing import PERF, TRANSFER, Z99, proposer, simulated_p99, tick
+from test_horizon_sizing import PERF, TRANSFER, Z99, simulated_p99
 
 from planner_plugins.propose.queueing import normal_quantile, wait_at_quantile
 from planner_plugins.propose.sizing import LengthMix, _service_s, prefill_engines, prefill_ttft_quantile_ms
-from planner_sdk import Observations, Role, TrafficObservation
 
 LONG = LengthMix(16000, 120, 0.5, 0.5)
 
@@ -55,27 +53,3 @@ def test_own_time_quantiles_follow_the_prompt_lengths_lognormal() -> None:
     long_speed = PERF.prefill.engine_throughput(PERF.prefill.max_isl)
     assert idle == pytest.approx(LONG.isl_quantile(Z99) / long_speed * 1000 + PERF.prefill.batch_ms(1.0))
     assert LONG.isl_quantile(normal_quantile(0.5)) < LONG.isl < LONG.isl_quantile(Z99)
-
-
-def test_where_arrivals_were_not_read_long_prompts_are_sized_as_if_they_came_together() -> None:
-    rate, engines = 5.0, 4
-    unread = LengthMix(16000, 120, 0.5, 0.5, together=1.0)  # no arrival_dispersion: Poisson's, but erring up
-    poisson, bursty = LONG, LengthMix(16000, 120, 0.5, 0.5, burstiness=2.0)
-    quantile = 0.5 * math.erfc(-Z99 / math.sqrt(2))
-    wait = wait_at_quantile(engines, rate, _service_s(PERF, rate, unread, engines), quantile, (1 + 0.25) / 2) * 1000
-    own = prefill_ttft_quantile_ms(PERF, 0.0, unread, engines, Z99, TRANSFER)
-    assert prefill_ttft_quantile_ms(PERF, rate, unread, engines, Z99, TRANSFER) == pytest.approx(wait + own)
-    assert poisson.bursty_share == 0.0
-    assert bursty.bursty_share == 1.0
-
-
-def test_a_proposer_that_has_not_read_the_arrivals_estimates_long_prompts_ttft_as_if_they_came_together() -> None:
-    read = proposer()
-    traffic = TrafficObservation(60.0, 600.0, 8000, 200, arrival_dispersion=1.0)
-    read.propose(dataclasses.replace(tick((600.0,) * 3, 4), observations=Observations(traffic=traffic)))
-    targets = {Role.PREFILL: 4, Role.DECODE: 4}
-    unread_ttft, _ = proposer().estimate(600.0, 8000, 200, targets)
-    read_ttft, _ = read.estimate(600.0, 8000, 200, targets)
-    assert unread_ttft is not None
-    assert read_ttft is not None
-    assert unread_ttft > read_ttft

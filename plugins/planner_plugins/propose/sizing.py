@@ -33,11 +33,6 @@ class LengthMix:
     isl_cv: float = 1.0  # unobserved spread is taken as exponential-like: wider than most traffic
     osl_cv: float = 1.0
     burstiness: float = 1.0  # arrivals' variance over mean per short slice: 1 for Poisson
-    together: float | None = None  # how far long prompts arrive together, 0-1 (None: as bursty as `burstiness` reads)
-
-    @property
-    def bursty_share(self) -> float:
-        return bursty_share(self.burstiness) if self.together is None else self.together
 
     @property
     def isl_second_moment(self) -> float:
@@ -195,7 +190,7 @@ def _queued_ms(perf: PerfModel, rate: float, mix: LengthMix, engines: int, z: fl
     quantiles instead overstates it: 3 engines at 5 req/s of 16k prompts read 1641 ms where they
     serve 1336-1420.) Bursty arrivals bring long prompts together (a session's turns, a batch job),
     so a long prompt waits behind long ones: their quantile moves towards the sum of the two
-    quantiles, the bound when wait and own time rise together, by `LengthMix.bursty_share`."""
+    quantiles, the bound when wait and own time rise together, by `bursty_share`."""
     service = _service_s(perf, rate, mix, engines)
     quantile = 0.5 * math.erfc(-z / math.sqrt(2))
     variability = (mix.burstiness + mix.isl_cv**2) / 2.0
@@ -205,7 +200,7 @@ def _queued_ms(perf: PerfModel, rate: float, mix: LengthMix, engines: int, z: fl
     tail = 1.0 - quantile
     own_quantile = own.quantile_ms(z) / 1000.0
     comonotone = own_quantile + (math.log(waits / tail) / decay if waits > tail else 0.0)
-    share = mix.bursty_share
+    share = bursty_share(mix.burstiness)
     if share >= 1.0 or waits <= 0:
         return (comonotone if share >= 1.0 else own_quantile) * 1000.0
     points = own.points()

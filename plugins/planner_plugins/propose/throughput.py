@@ -154,8 +154,7 @@ class ThroughputPropose(ProposePlugin):
         self._recent: deque[tuple[float, dict[Role, int]]] = deque()
 
     def _mix(self, isl: float, osl: float) -> LengthMix:
-        # Unread arrivals (no `arrival_dispersion`) err towards capacity: long prompts may come together.
-        return LengthMix(isl, osl, self.isl_cv, self.osl_cv, self.burstiness, together=self._bursty_share())
+        return LengthMix(isl, osl, self.isl_cv, self.osl_cv, self.burstiness)
 
     @property
     def _transfer_ms_per_token(self) -> float:
