@@ -38,15 +38,6 @@ Job = tuple[str, str, float, float, float, float, float, bool, tuple[str, ...]]
 """(label, source, peak scale or rate scale, TTFT, ITL, interval, start-up, bursts, policies)"""
 
 
-def one_blas_thread() -> None:
-    """Rows run side by side, one per process: a BLAS thread pool per process as wide as the machine
-    oversubscribes it. (Dynamo's ARIMA fits beside the planner's rows slowed those five-fold: the
-    replay speed read 2,417 requests/s where the planner alone replays 20,000 and more.)"""
-    from threadpoolctl import threadpool_limits  # scikit-learn's dependency
-
-    threadpool_limits(1)
-
-
 def _jobs(args: argparse.Namespace) -> list[Job]:
     jobs: list[Job] = []
     # The checks are the planner's: it always runs, beside whichever others are asked for.
@@ -130,7 +121,7 @@ def main() -> int:
     print("-" * len(HEADER))
     comparisons: list[Comparison] = []
     try:
-        with ProcessPoolExecutor(max_workers=args.jobs, initializer=one_blas_thread) as pool:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             for comparison in pool.map(run_job, jobs):
                 comparisons.append(comparison)
                 print(_row(comparison), flush=True)
