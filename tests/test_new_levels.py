@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_horizon_sizing import observed_tick, prefill_target, proposer, tick
 
-from planner_plugins.propose.forecast_errors import ForecastErrors
+from planner_plugins.propose.forecast_errors import UNPROVEN_MISS, ForecastErrors
 
 
 def after_a_jump(path: tuple[float, ...], forecast_before: float = 300.0, dispersion: float | None = 1.0) -> int:
@@ -17,7 +17,9 @@ def after_a_jump(path: tuple[float, ...], forecast_before: float = 300.0, disper
 
 def test_on_smooth_traffic_a_count_far_beyond_its_forecast_is_sized_as_a_new_level() -> None:
     lagging = (700.0,) * 3  # averaging forecasters trust a new level late
-    assert after_a_jump(lagging) == prefill_target(proposer(), tick((1200.0,) * 3, 2))
+    # Sized as the new level with no margin but the one forecasts get before any has come due.
+    at_the_new_level = (1200.0 * (1 + UNPROVEN_MISS),) * 3
+    assert after_a_jump(lagging) == prefill_target(proposer(), tick(at_the_new_level, 2))
 
 
 def test_on_bursty_traffic_a_count_beyond_its_forecast_is_left_to_the_forecasts() -> None:
