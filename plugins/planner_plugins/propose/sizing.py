@@ -139,14 +139,13 @@ class _OwnTime:
 
     def points(self) -> list[float]:
         """Equal-probability quantiles (seconds) of the own time."""
-        return [
-            (self.mix.isl_quantile(normal_quantile((i + 0.5) / LENGTH_POINTS)) * self.per_token_s + self.fixed_s)
-            for i in range(LENGTH_POINTS)
-        ]
+        return [self.mix.isl_quantile(z) * self.per_token_s + self.fixed_s for z in _LENGTH_ZS]
 
 
 SERVICE_POINTS = 16  # prompt lengths the mean service time is averaged over (equal-probability quantiles)
 LENGTH_POINTS = 64  # and the own time's distribution, where a wait is added to it
+_SERVICE_ZS = tuple(normal_quantile((i + 0.5) / SERVICE_POINTS) for i in range(SERVICE_POINTS))
+_LENGTH_ZS = tuple(normal_quantile((i + 0.5) / LENGTH_POINTS) for i in range(LENGTH_POINTS))
 
 
 def _service_s(perf: PerfModel, rate: float, mix: LengthMix, engines: int) -> float:
@@ -156,10 +155,10 @@ def _service_s(perf: PerfModel, rate: float, mix: LengthMix, engines: int) -> fl
     A short prompt packed with others runs at the speed of a pass at least its own length: at best
     the best such speed, but where prompts queue, passes fill up towards the longest the profile
     covers (short of it by half a prompt on average) and run at that length's speed (below the
-    peak, which is near 7k tokens). So the speed falls
-    from the best to the full pass's as the chance a prompt waits (Erlang C) grows, by fixed point.
-    (At the best speed, 4 engines at 21 req/s of 8k prompts read a third below the simulation.)
-    A long prompt runs alone, at its own length's speed."""
+    peak, which is near 7k tokens). So the speed falls from the best to the packed pass's as the
+    chance a prompt waits (Erlang C) grows, by fixed point. (At the best speed alone, 4 engines at
+    20 req/s of 8k prompts read 909 ms where they serve 1270-1344.) A long prompt runs alone, at
+    its own length's speed."""
     prefill = perf.prefill
     # The best speed from each profiled length up: a suffix maximum, looked up per prompt.
     best_from = list(prefill.thpt)
@@ -167,8 +166,8 @@ def _service_s(perf: PerfModel, rate: float, mix: LengthMix, engines: int) -> fl
         best_from[i] = max(best_from[i], best_from[i + 1])
     packed = prefill.max_isl - mix.isl / 2  # a full pass, less the prompt that did not fit, on average
     best = full = 0.0
-    for i in range(SERVICE_POINTS):
-        length = mix.isl_quantile(normal_quantile((i + 0.5) / SERVICE_POINTS))
+    for z in _SERVICE_ZS:
+        length = mix.isl_quantile(z)
         k = bisect.bisect_left(prefill.isl, length)
         own = prefill.throughput_per_gpu(length)
         best += length / (max(own, best_from[k] if k < len(best_from) else 0.0) * prefill.gpus_per_engine)
