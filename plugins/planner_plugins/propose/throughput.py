@@ -23,6 +23,7 @@ from planner_sdk import (
 from ..perf import PerfModel
 from ..perf.learnt import EngineModelLearner
 from .burstiness import Burstiness, bursty_share
+from .decode_context import DecodeContext
 from .forecast_errors import LEVEL_SHIFT_Z, ForecastErrors
 from .queueing import normal_quantile
 from .sizing import (
@@ -147,6 +148,7 @@ class ThroughputPropose(ProposePlugin):
         self.z = normal_quantile(settings.quantile)
         self.isl_cv, self.osl_cv = settings.length_cv, settings.length_cv  # until the traffic says
         self.arrivals = Burstiness()
+        self.decode_context = DecodeContext()
         self._spread_seen = False
         self._started = False
         self.errors = ForecastErrors(settings.interval_s)
@@ -215,7 +217,7 @@ class ThroughputPropose(ProposePlugin):
             transfer = self._transfer_ms_per_token
             sized = {
                 Role.PREFILL: prefill_engines(perf, rate, mix, s.ttft_ms * tighten, self.z, transfer),
-                Role.DECODE: decode_engines(perf, rate, mix, s.itl_ms * tighten, self.z),
+                Role.DECODE: decode_engines(perf, rate, self.decode_context.mix(mix), s.itl_ms * tighten, self.z),
             }
             return {role: n for role, n in sized.items() if role in self.roles}
         itl_target = s.itl_ms / self.corrections.decode
@@ -364,6 +366,8 @@ class ThroughputPropose(ProposePlugin):
             self.errors.observe(ctx.now, count, first, last)
         if traffic is not None and (traffic.num_requests or 0) >= MIN_REQUESTS_FOR_CORRECTION:
             self._learn_spread(traffic)
+            if traffic.mean_isl and traffic.mean_osl and ctx.observations.workers:
+                self.decode_context.observe(ctx.observations.workers, self._mix(traffic.mean_isl, traffic.mean_osl))
         current = {role: count.expected for role, count in replicas.items()}
         if s.sizing == "queue_aware":
             wanted = self._horizon_targets(ctx, num, isl, osl, current)
@@ -399,5 +403,6 @@ class ThroughputPropose(ProposePlugin):
         else:
             prefill = targets.get(Role.PREFILL, 0)
             ttft = prefill_ttft_quantile_ms(self.perf, rate, mix, prefill, self.z, self._transfer_ms_per_token)
-            itl = decode_itl_quantile_ms(self.perf, rate, mix, targets.get(Role.DECODE, 0), self.z)
+            decode_mix = self.decode_context.mix(mix)
+            itl = decode_itl_quantile_ms(self.perf, rate, decode_mix, targets.get(Role.DECODE, 0), self.z)
         return (ttft if math.isfinite(ttft) else None), (itl if math.isfinite(itl) else None)
