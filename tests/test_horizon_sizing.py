@@ -19,6 +19,7 @@ from planner_plugins.predict.predictors import (
     EnsemblePredictor,
     KalmanPredictor,
     SeasonalNaivePredictor,
+    damped_steps,
     detect_period,
 )
 from planner_plugins.propose import SizingSettings, ThroughputPropose
@@ -321,8 +322,9 @@ def test_trend_forecasters_extrapolate_several_steps() -> None:
     for value in (10.0, 20.0, 30.0, 40.0, 50.0, 60.0):
         drift.observe(value)
         kalman.observe(value)
-    assert drift.forecast_ahead(3) == [70.0, 80.0, 90.0]
-    assert kalman.forecast_ahead(3) == pytest.approx([70.0, 80.0, 90.0], rel=0.05)
+    damped = [60.0 + 10.0 * damped_steps(h) for h in (1, 2, 3)]  # 69, 77.1, 84.4
+    assert drift.forecast_ahead(3) == pytest.approx(damped)
+    assert kalman.forecast_ahead(3) == pytest.approx(damped, rel=0.05)
 
 
 def test_a_period_is_found_only_when_the_series_repeats() -> None:
@@ -341,7 +343,7 @@ def test_the_seasonal_member_repeats_the_last_cycle_ahead() -> None:
 
 
 def test_the_ensemble_blends_its_members_paths() -> None:
-    ensemble = EnsemblePredictor([DriftPredictor(1), SeasonalNaivePredictor()])
+    ensemble = EnsemblePredictor([DriftPredictor(1, damping=1.0), SeasonalNaivePredictor()])
     for value in (1.0, 2.0, 3.0):
         ensemble.observe(value)
     assert ensemble.forecast_ahead(2) == [4.0, 5.0]  # the seasonal member sits out: no period yet

@@ -40,7 +40,21 @@ def test_exponential_smoothing_moves_alpha_of_the_way_to_each_value() -> None:
 
 
 def test_drift_extrapolates_a_ramp() -> None:
-    assert feed(DriftPredictor(2), [10, 20, 30, 40]) == 50
+    assert feed(DriftPredictor(2, damping=1.0), [10, 20, 30, 40]) == 50
+
+
+def test_a_trend_carries_on_less_surely_each_step_ahead() -> None:
+    drift = DriftPredictor(2)
+    feed(drift, [10, 20, 30, 40])
+    assert drift.forecast_ahead(3) == pytest.approx([40 + 9, 40 + 9 + 8.1, 40 + 9 + 8.1 + 7.29])
+
+
+def test_the_kalman_trend_is_damped_as_the_drift_is() -> None:
+    kalman = KalmanPredictor(q_level=0.01, q_trend=0.01, r=0.01, min_points=3)
+    feed(kalman, [10.0 * i for i in range(30)])
+    steps = kalman.forecast_ahead(3)
+    assert steps is not None
+    assert steps[2] - steps[1] == pytest.approx(0.9 * (steps[1] - steps[0]), rel=1e-6)
 
 
 def test_drift_never_forecasts_below_zero() -> None:

@@ -12,6 +12,8 @@ __all__ = [
     "MovingAveragePredictor",
     "ExponentialSmoothingPredictor",
     "DriftPredictor",
+    "TREND_DAMPING",
+    "damped_steps",
     "KalmanPredictor",
     "EnsemblePredictor",
     "SeasonalNaivePredictor",
@@ -98,37 +100,53 @@ class ExponentialSmoothingPredictor(_Flat):
         return self._level
 
 
-class DriftPredictor:
-    """next = last + the mean step over the last `steps` steps (never below zero): follows a ramp."""
+TREND_DAMPING = 0.9
+"""Each step ahead, a trend carries on this share of the step before (Gardner and McKenzie's damped
+trend): a load that rises now rises less surely three intervals on. Undamped, the trend members ran
+on past every turn of a periodic load; periodic 30 min paid 1.15 x the oracle for the overshoot at
+its peaks (1.15 -> 1.11 loose, decode-heavy 1.153 -> 1.148 tight). 0.8 fell short on the rises
+(periodic 30 min loose, SLA 98.8 -> 97.6 %)."""
 
-    def __init__(self, steps: int = 2) -> None:
+
+def damped_steps(h: int, damping: float = TREND_DAMPING) -> float:
+    """How many steps of the trend a forecast `h` steps ahead adds: damping + damping^2 + ... + damping^h."""
+    if damping == 1.0:
+        return float(h)
+    return damping * (1.0 - damping**h) / (1.0 - damping)
+
+
+class DriftPredictor:
+    """next = last + the mean step over the last `steps` steps, damped (`TREND_DAMPING`) and never
+    below zero: follows a ramp."""
+
+    def __init__(self, steps: int = 2, damping: float = TREND_DAMPING) -> None:
         if steps < 1:
             raise ValueError(f"drift steps={steps} must be >= 1")
+        if not 0.0 < damping <= 1.0:
+            raise ValueError(f"drift damping={damping} must be in (0, 1]")
         self.name = f"drift_{steps}"
         self.note: str | None = None
+        self.damping = damping
         self._values: deque[float] = deque(maxlen=steps + 1)
 
     def observe(self, value: float) -> None:
         self._values.append(value)
 
     def forecast(self) -> float | None:
-        if not self._values:
-            return None
-        last = self._values[-1]
-        if len(self._values) < 2:
-            return last
-        return max(0.0, last + (last - self._values[0]) / (len(self._values) - 1))
+        ahead = self.forecast_ahead(1)
+        return ahead[0] if ahead else None
 
     def forecast_ahead(self, steps: int) -> list[float] | None:
         if not self._values:
             return None
         last = self._values[-1]
         slope = (last - self._values[0]) / (len(self._values) - 1) if len(self._values) > 1 else 0.0
-        return [max(0.0, last + slope * h) for h in range(1, steps + 1)]
+        return [max(0.0, last + slope * damped_steps(h, self.damping)) for h in range(1, steps + 1)]
 
 
 class KalmanPredictor:
-    """Local linear trend Kalman filter: level and trend, both random walks.
+    """Local linear trend Kalman filter: level and trend, both random walks; forecasts damp the
+    trend (`damping`, see `TREND_DAMPING`).
 
     State [level, trend] evolves as level += trend; the observation is the level plus noise.
     `q_level` / `q_trend` are the process noises, `r` the measurement noise, all in the units
@@ -137,9 +155,18 @@ class KalmanPredictor:
     """
 
     def __init__(
-        self, q_level: float = 1.0, q_trend: float = 0.1, r: float = 10.0, min_points: int = 5, log1p: bool = False
+        self,
+        q_level: float = 1.0,
+        q_trend: float = 0.1,
+        r: float = 10.0,
+        min_points: int = 5,
+        log1p: bool = False,
+        damping: float = TREND_DAMPING,
     ) -> None:
+        if not 0.0 < damping <= 1.0:
+            raise ValueError(f"kalman damping={damping} must be in (0, 1]")
         self.name = "kalman"
+        self.damping = damping
         self.note: str | None = None
         self.q_level, self.q_trend, self.r = q_level, q_trend, r
         self.min_points, self.log1p = min_points, log1p
@@ -183,7 +210,7 @@ class KalmanPredictor:
             return None
         if self._n < self.min_points:
             return [self._last] * steps
-        ys = [self._x[0] + self._x[1] * h for h in range(1, steps + 1)]
+        ys = [self._x[0] + self._x[1] * damped_steps(h, self.damping) for h in range(1, steps + 1)]
         return [max(0.0, math.expm1(y)) for y in ys] if self.log1p else [max(0.0, y) for y in ys]
 
 
