@@ -7,7 +7,7 @@ from collections import deque
 
 from .burstiness import bursty_share
 
-__all__ = ["ForecastErrors", "LEVEL_SHIFT_Z", "POISSON_Z"]
+__all__ = ["ForecastErrors", "LEVEL_SHIFT_Z", "PEAK_HEADROOM", "POISSON_Z"]
 
 
 POISSON_Z = 1.28  # the 90th percentile of a count's Poisson noise, in standard deviations
@@ -78,7 +78,7 @@ class ForecastErrors:
         0.79 x the oracle). Between the two, the margin is blended by how bursty the traffic reads
         (`burstiness` 1: Poisson; 2 and more: bursty). `forecast_rise`: how far the forecast being
         sized for already rises above the last count by the horizon."""
-        if len(self._misses) < MIN_MISSES:
+        if not self.proven:
             return self._naive_margin(forecast_rise)
         misses = [miss for _, miss in self._misses]
         smooth = _quantile(misses[-SMOOTH_KEEP:], SMOOTH_QUANTILE)
@@ -91,6 +91,16 @@ class ForecastErrors:
         return self._counts[-1][1] if self._counts else None
 
     @property
+    def proven(self) -> bool:
+        """Whether enough forecasts have come due for the margin to be their misses'."""
+        return len(self._misses) >= MIN_MISSES
+
+    @property
+    def peak(self) -> float:
+        """The highest count remembered (as long as the misses are)."""
+        return max((count for _, count in self._counts), default=0.0)
+
+    @property
     def count_before(self) -> float | None:
         """The count of the interval before the last."""
         return self._counts[-2][1] if len(self._counts) > 1 else None
@@ -98,7 +108,7 @@ class ForecastErrors:
     def trusted(self, burstiness: float = 1.0) -> bool:
         """Whether the forecasts have lately come true: enough of them have come due, and they need
         no margin."""
-        return len(self._misses) >= MIN_MISSES and self.margin(burstiness) <= 0.0
+        return self.proven and self.margin(burstiness) <= 0.0
 
     def _naive_margin(self, forecast_rise: float) -> float:
         """The margin a flat forecast made `first..last` intervals before each count seen would have
@@ -127,6 +137,7 @@ class ForecastErrors:
 
 MIN_MISSES = 5
 UNPROVEN_MISS = 0.25  # the share of the load forecasts are taken to miss by until MIN_MISSES have come due
+PEAK_HEADROOM = 0.25  # how far above the highest count remembered a proven margin may size smooth traffic
 LEVEL_SHIFT_Z = 3.0  # a count this many Poisson deviations above its forecast is a new level on smooth traffic
 SMOOTH_KEEP = 6
 SMOOTH_QUANTILE = 0.75
