@@ -24,7 +24,7 @@ from ..perf import PerfModel
 from ..perf.learnt import EngineModelLearner
 from .burstiness import Burstiness, bursty_share
 from .decode_context import DecodeContext
-from .forecast_errors import LEVEL_SHIFT_Z, PEAK_HEADROOM, ForecastErrors
+from .forecast_errors import LEVEL_SHIFT_Z, ForecastErrors
 from .queueing import normal_quantile
 from .sizing import (
     LengthMix,
@@ -299,23 +299,6 @@ class ThroughputPropose(ProposePlugin):
         self.errors.forgive(now - self.settings.interval_s / 2, self._bursty_share())
         return [n + trust * max(0.0, level - n) for n in path]
 
-    def _with_margin(self, path: list[float]) -> list[float]:
-        """The path plus the margin. Once forecasts have a record, on smooth arrivals the margin
-        holds capacity up to `PEAK_HEADROOM` above the highest count remembered, not beyond: their
-        misses say how far the load strays within what it has done; a load higher than that is a
-        rise for the forecast itself to see. (Misses of a trend run down to zero at a trough, or
-        lagging a steep rise, otherwise sized the next cycle of a periodic load far above its peak:
-        periodic 10 min asked 9-10P where the peak needed 5P; periodic 10 min 1.32 -> 1.26 x the
-        oracle at the same SLA, decode-heavy tight 1.148 -> 1.124. Before five forecasts have come
-        due, the margin is the counts' own rise, which a new rise must be free to exceed.) Bursty
-        arrivals, whose next burst need not resemble the last ones, keep the whole margin."""
-        margined = [n + self.margin for n in path]
-        if not self.errors.proven:
-            return margined
-        ceiling = self.errors.peak * (1.0 + PEAK_HEADROOM)
-        share = self._bursty_share()  # unread arrivals keep it too: they err towards capacity
-        return [max(n, m - (1.0 - share) * max(0.0, m - ceiling)) for n, m in zip(path, margined, strict=True)]
-
     def _horizon_targets(self, ctx: TickContext, num: float, isl: float, osl: float,
                          current: Mapping[Role, int]) -> dict[Role, int]:  # fmt: skip
         s = self.settings
@@ -326,7 +309,8 @@ class ThroughputPropose(ProposePlugin):
         level = self.errors.last_count
         rise = forecast[min(first, len(forecast)) - 1] - level if level is not None else 0.0
         self.margin = self.errors.margin(self.burstiness, rise)
-        path = self._with_margin(path)
+        # Unread arrivals keep the whole margin, as bursty ones do: they err towards capacity.
+        path = self.errors.margined(path, self.margin, self._bursty_share())
         backlog, rate = self._prefill_backlog(ctx), num / s.interval_s
         draining = self._draining_requests(backlog, isl)
         path = [n + draining for n in path[: first - 1]] + path[first - 1 :]
