@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -170,6 +171,13 @@ class PlannerConfig(BaseSettings):
     scale_down_stabilization_seconds: float | None = Field(None, ge=0)
     engine_startup_seconds: float | None = Field(
         None, ge=0, le=86400, description="Time from asking for an engine to it serving (refined from observed starts)."
+    )
+    surge_check_interval_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="How often, between throughput decisions, arrivals are checked for a surge they did not plan for "
+        "(0: never).",
     )
     observe_interval_seconds: float | None = Field(
         None,
@@ -401,6 +409,7 @@ class PlannerConfig(BaseSettings):
             "engine_startup_seconds": self.engine_startup_effective,
             "learn_engine_model": self.learns_engine_model,
             "observe_interval_seconds": self.observe_interval_effective,
+            "surge_check_interval_seconds": self.surge_interval_effective,
             # Known when the user says so, or when the engines are the simulator's; else learnt.
             "refine_engine_startup": self.engine_startup_seconds is None and self.environment != "embedded",
         }
@@ -418,7 +427,9 @@ class PlannerConfig(BaseSettings):
     def observe_interval_effective(self) -> float:
         """How often engines and traffic are observed: `observe_interval_seconds`, else as often as the
         fastest loop that reads them runs."""
-        return self.observe_interval_seconds or self._fastest_reader_interval
+        return self.observe_interval_seconds or min(
+            self._fastest_reader_interval, self.surge_interval_effective or math.inf
+        )
 
     @property
     def _fastest_reader_interval(self) -> float:
@@ -427,6 +438,20 @@ class PlannerConfig(BaseSettings):
         if self.throughput_enabled:
             intervals.append(self.throughput_adjustment_interval_seconds)
         return min(intervals, default=self.throughput_adjustment_interval_seconds)
+
+    @property
+    def surge_interval_effective(self) -> float | None:
+        """How often the throughput loop checks arrivals between its decisions: `surge_check_interval_seconds`,
+        no more often than `observe_interval_seconds` when that is set; None when the check does not run (off,
+        not shorter than the throughput interval, or Dynamo's sizing, which has no such check)."""
+        if (
+            not self.throughput_enabled
+            or self.throughput_sizing != "queue_aware"
+            or not self.surge_check_interval_seconds
+        ):
+            return None
+        interval = max(self.surge_check_interval_seconds, self.observe_interval_seconds or 0.0)
+        return interval if interval < self.throughput_adjustment_interval_seconds else None
 
     @property
     def engine_startup_effective(self) -> float:

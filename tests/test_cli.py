@@ -45,7 +45,7 @@ def test_validate_config_prints_the_base_cadence_the_planner_will_tick_at(
         "    - {endpoint: 'unix:///tmp/p.sock', id: fast, stage: propose, execution_interval_seconds: 15}\n"
     )
     assert main(["validate-config", str(path)]) == 0
-    assert "scale_interval_seconds: 15.0" in capsys.readouterr().out  # gcd(60, 15)
+    assert "scale_interval_seconds: 5.0" in capsys.readouterr().out  # gcd(60, 15, the 10 s surge check)
 
 
 @pytest.mark.anyio

@@ -115,7 +115,8 @@ def test_load_interval_must_be_shorter_than_throughput_interval_when_both_run() 
 def test_observations_default_to_the_fastest_loop_reading_them() -> None:
     assert PlannerConfig().observe_interval_effective == 5  # the load loop
     sla = PlannerConfig(optimization_target="sla")
-    assert sla.observe_interval_effective == 180  # the throughput loop alone
+    assert sla.observe_interval_effective == 10  # the throughput loop's surge check
+    assert sla.model_copy(update={"surge_check_interval_seconds": 0}).observe_interval_effective == 180  # the loop
     assert sla.model_copy(update={"engine_model": "learnt"}).observe_interval_effective == 5  # the model's samples
     assert PlannerConfig(optimization_target="sla", observe_interval_seconds=20).observe_interval_effective == 20
 

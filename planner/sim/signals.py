@@ -77,9 +77,11 @@ class FrontendWindow:
         mean = total / count
         return math.sqrt(max(0.0, squares / count - mean * mean)) / mean
 
-    def traffic(self, start: float, end: float) -> TrafficObservation:
+    def traffic(self, start: float, end: float, recent_s: float | None = None) -> TrafficObservation:
+        """The window's traffic; with `recent_s` shorter than the window, its last seconds counted apart."""
         arrivals = self.cluster.arrivals
         lo, hi = arrivals.span(start, end)
+        recent = recent_s if recent_s is not None and 0 < recent_s < end - start else None
         count = hi - lo
         isl, osl = arrivals.total(arrivals.ISL, lo, hi), arrivals.total(arrivals.OSL, lo, hi)
         log = self.cluster.log
@@ -95,6 +97,8 @@ class FrontendWindow:
             isl_cv=self._cv(isl, arrivals.total(arrivals.ISL_SQ, lo, hi), count),
             osl_cv=self._cv(osl, arrivals.total(arrivals.OSL_SQ, lo, hi), count),
             arrival_dispersion=self._dispersion(start, end) if self.dispersion else None,
+            recent_window_seconds=recent,
+            recent_num_requests=None if recent is None else float(hi - arrivals.span(end - recent, end)[0]),
         )
 
     def _dispersion(self, start: float, end: float, slice_s: float = DISPERSION_SLICE_S) -> float | None:
@@ -120,7 +124,8 @@ class FrontendWindow:
 
 
 class SimObserve(ObservePlugin):
-    """Observes the simulated frontend (traffic over the last `window_s`) and every ready engine."""
+    """Observes the simulated frontend (traffic over the last `window_s`, its last `interval_s` counted
+    apart) and every ready engine."""
 
     def __init__(
         self,
@@ -135,7 +140,7 @@ class SimObserve(ObservePlugin):
         self.spec = PluginSpec(id="sim_observe", stage=Stage.OBSERVE, execution_interval_seconds=interval_s)
         self.cluster = cluster
         self.clock = clock
-        self.window_s = window_s
+        self.window_s, self.interval_s = window_s, interval_s
         self.frontend = FrontendWindow(cluster, dispersion)
         self.reports_traffic = traffic
 
@@ -143,6 +148,8 @@ class SimObserve(ObservePlugin):
         now = self.clock.monotonic()
         self.cluster.advance_to(now)
         traffic = None
-        if self.reports_traffic and now > 0:
-            traffic = self.frontend.traffic(max(0.0, now - self.window_s), now)
+        # Traffic once a whole window has passed: a first decision on a few seconds of it would also set
+        # the throughput loop's cadence off the window's grid for good.
+        if self.reports_traffic and now >= self.window_s:
+            traffic = self.frontend.traffic(now - self.window_s, now, self.interval_s)
         return Observations(traffic=traffic, workers=self.cluster.worker_loads())

@@ -73,7 +73,7 @@ class SoakResult:
 def soak_config() -> PlannerConfig:
     return PlannerConfig(
         optimization_target="sla", ttft_ms=3000, itl_ms=25, max_gpu_budget=32,
-        throughput_adjustment_interval_seconds=60, scheduling={"tick_max_duration_seconds": 30},
+        throughput_adjustment_interval_seconds=60, scheduling={"tick_max_duration_seconds": 10},
     )  # fmt: skip
 
 

@@ -11,7 +11,15 @@ from .observe import PrometheusSettings, PrometheusTraffic, WorkerEndpoint, Work
 from .perf import BUNDLED_PROFILE_DIR, PerfModel, ProfileError, load_profile
 from .perf.learnt import EngineModelLearner
 from .predict import EngineModelLearn, LoadPredict
-from .propose import PRESETS, LoadPropose, LoadThresholds, SizingSettings, SlaLoadSettings, ThroughputPropose
+from .propose import (
+    PRESETS,
+    LoadPropose,
+    LoadThresholds,
+    SizingSettings,
+    SlaLoadSettings,
+    SurgePropose,
+    ThroughputPropose,
+)
 
 __all__ = ["create_plugins", "load_thresholds", "perf_model", "prometheus_settings", "worker_metrics_plugin"]
 
@@ -87,8 +95,10 @@ def _engine_model_learner(settings: Mapping[str, Any], plugins: list[Plugin]) ->
 
 
 def prometheus_settings(settings: Mapping[str, Any]) -> PrometheusSettings:
-    """How builtin_prometheus_traffic queries: one throughput interval per observation window."""
+    """How builtin_prometheus_traffic queries: one throughput interval per observation window, its last
+    surge-check interval counted apart."""
     prometheus = settings["prometheus"]
+    surge = settings["effective"].get("surge_check_interval_seconds")
     return PrometheusSettings(
         endpoint=settings["metric_pulling_prometheus_endpoint"],
         window_s=float(settings["throughput_adjustment_interval_seconds"]),
@@ -102,6 +112,7 @@ def prometheus_settings(settings: Mapping[str, Any]) -> PrometheusSettings:
         timeout_s=prometheus["request_timeout_seconds"],
         extra_query_params=prometheus.get("extra_query_params") or {},
         wall_seconds_per_second=settings["effective"].get("wall_seconds_per_second", 1.0),
+        recent_s=None if surge is None else float(surge),
     )
 
 
@@ -124,7 +135,10 @@ def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
     roles = _roles(settings)
     plugins: list[Plugin] = []
     if settings.get("metric_pulling_prometheus_endpoint") and effective["throughput_enabled"]:
-        interval = float(settings["throughput_adjustment_interval_seconds"])
+        # Read as often as the surge check runs between decisions, else once a decision.
+        interval = float(
+            effective.get("surge_check_interval_seconds") or settings["throughput_adjustment_interval_seconds"]
+        )
         plugins.append(PrometheusTraffic(prometheus_settings(settings), interval))
     workers = settings.get("worker_metrics") or []
     if workers:
@@ -162,7 +176,10 @@ def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
         engines: PerfModel | EngineModelLearner = (
             _engine_model_learner(settings, plugins) if effective["learn_engine_model"] else perf_model(settings)
         )
-        plugins.append(ThroughputPropose(engines, sizing, roles, floor=effective["load_enabled"]))
+        throughput = ThroughputPropose(engines, sizing, roles, floor=effective["load_enabled"])
+        plugins.append(throughput)
+        if effective.get("surge_check_interval_seconds"):
+            plugins.append(SurgePropose(throughput, float(effective["surge_check_interval_seconds"])))
     if effective["load_enabled"]:
         plugins.append(
             LoadPropose(

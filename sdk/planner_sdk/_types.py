@@ -103,6 +103,8 @@ class TrafficObservation:
     isl_cv: float | None = None  # coefficient of variation (std / mean) of input lengths
     osl_cv: float | None = None  # and of output lengths
     arrival_dispersion: float | None = None  # variance / mean of arrivals per 10 s (1 for Poisson; more: bursts)
+    recent_window_seconds: float | None = None  # the window's last seconds, counted apart (the observe interval)
+    recent_num_requests: float | None = None  # requests that arrived over them
 
 
 @dataclass(frozen=True, slots=True)

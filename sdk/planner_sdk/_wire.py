@@ -171,6 +171,8 @@ _TRAFFIC_NUMBERS = (
     "isl_cv",
     "osl_cv",
     "arrival_dispersion",
+    "recent_window_seconds",
+    "recent_num_requests",
 )
 
 

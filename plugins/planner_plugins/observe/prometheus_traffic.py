@@ -55,6 +55,8 @@ class PrometheusSettings:
     extra_query_params: Mapping[str, str] = field(default_factory=dict)
     # Prometheus stamps samples in wall time; a simulation on a scaled clock runs faster than that.
     wall_seconds_per_second: float = 1.0
+    # The window's last seconds, counted apart for the surge check (None: not counted).
+    recent_s: float | None = None
 
 
 def _quote(value: str) -> str:
@@ -74,18 +76,23 @@ def _selector(settings: PrometheusSettings) -> str:
     return "{" + ",".join(matchers) + "}" if matchers else ""
 
 
-def _window(settings: PrometheusSettings) -> str:
-    return f"{max(1, round(settings.window_s * settings.wall_seconds_per_second * 1000))}ms"
+def _window(settings: PrometheusSettings, seconds: float | None = None) -> str:
+    seconds = settings.window_s if seconds is None else seconds
+    return f"{max(1, round(seconds * settings.wall_seconds_per_second * 1000))}ms"
 
 
 def traffic_queries(settings: PrometheusSettings) -> dict[str, list[str]]:
     """PromQL per TrafficObservation field; a field's queries are tried in order until one has data."""
     prefix, sel, window = _PREFIX[settings.source], _selector(settings), _window(settings)
 
-    def increase(metric: str) -> str:
-        return f"sum(increase({prefix}_{metric}{sel}[{window}]))"
+    def increase(metric: str, over: str = window) -> str:
+        return f"sum(increase({prefix}_{metric}{sel}[{over}]))"
 
     queries = {"num_requests": [increase("requests_started_total"), increase("requests_total")]}
+    if settings.recent_s is not None:
+        # Prometheus needs two samples within it: scrape the frontend at least twice as often.
+        recent = _window(settings, settings.recent_s)
+        queries["recent_num_requests"] = [increase(n, recent) for n in ("requests_started_total", "requests_total")]
     for name, (metric, _) in _MEANS.items():
         queries[name] = [f"{increase(metric + '_sum')} / {increase(metric + '_count')}"]
     return queries
@@ -227,10 +234,12 @@ class PrometheusTraffic(ObservePlugin):
             if failures:
                 raise failures[0] from None
             raise
-        count = values["num_requests"]
+        count, recent = values["num_requests"], values.get("recent_num_requests")
         traffic = TrafficObservation(
             window_seconds=self.settings.window_s,
             num_requests=None if count is None else max(0.0, count),
+            recent_window_seconds=None if recent is None else self.settings.recent_s,
+            recent_num_requests=None if recent is None else max(0.0, recent),
             **{name: _scaled(values[name], scale) for name, (_, scale) in _MEANS.items()},
             **{name: lognormal_cv(values[mean], histograms[name]) for name, (_, mean) in _SPREADS.items()},
         )

@@ -1,10 +1,11 @@
-"""Proposing: throughput-based (predictive) and load-based (reactive) replica targets."""
+"""Proposing: throughput-based (predictive, with its surge check) and load-based (reactive) replica targets."""
 
 from __future__ import annotations
 
 from .latency_model import LatencyModel
 from .load import PRESETS, LoadPropose, LoadThresholds, SlaLoadSettings, decide_role
 from .queueing import erlang_c, servers_for_wait, wait_exceeds
+from .surge import SurgePropose
 from .throughput import Corrections, SizingSettings, ThroughputPropose, dynamo_decode, dynamo_prefill
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "LoadThresholds",
     "SizingSettings",
     "SlaLoadSettings",
+    "SurgePropose",
     "ThroughputPropose",
     "decide_role",
     "dynamo_decode",

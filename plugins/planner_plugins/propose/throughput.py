@@ -153,6 +153,7 @@ class ThroughputPropose(ProposePlugin):
         self._started = False
         self.errors = ForecastErrors(settings.interval_s)
         self.margin = 0.0  # requests per interval the last decision added to the forecast for its misses
+        self.planned: tuple[float, float, float, float] | None = None  # (decided at, count, ISL, OSL) sized for
         self._recent: deque[tuple[float, dict[Role, int]]] = deque()
 
     def _mix(self, isl: float, osl: float) -> LengthMix:
@@ -316,6 +317,7 @@ class ThroughputPropose(ProposePlugin):
         path = [n + draining for n in path[: first - 1]] + path[first - 1 :]
         path[first - 1] += self._backlog_requests(ctx, backlog, rate, isl)
         needs = [self.size(n, isl, osl) for n in path]
+        self.planned = (ctx.now, max(path[first - 1 :]), isl, osl)
         hysteresis = self.hysteresis()
         targets: dict[Role, int] = {}
         for role in needs[0]:
@@ -329,7 +331,47 @@ class ThroughputPropose(ProposePlugin):
                 tight = max(self.size(n, isl, osl, 1 - hysteresis)[role] for n in path)
                 target = max(target, min(now, tight))
             targets[role] = target
+        if Role.PREFILL in targets and (busy := self._backlogged_prefill(ctx)):
+            # New prompts go to the least loaded engines, so while some work off a backlog the rest carry
+            # the arrivals alone: shed none of those until it has drained.
+            targets[Role.PREFILL] = max(
+                targets[Role.PREFILL], min(current.get(Role.PREFILL, 0), needs[0][Role.PREFILL] + busy)
+            )
         return targets
+
+    def _backlogged_prefill(self, ctx: TickContext) -> int:
+        """Prefill engines whose queue takes longer than the TTFT target to work off."""
+        capacity = self.perf.prefill.engine_throughput(self.perf.prefill.max_isl)
+        queues = [w.queued_prefill_tokens or 0.0 for w in ctx.observations.workers or () if w.role is Role.PREFILL]
+        return sum(1 for queued in queues if queued > capacity * self.settings.ttft_ms / 1000.0)
+
+    def short_of(self, ctx: TickContext, count: float, slack: float) -> bool:
+        """Whether the fleet asked for (serving or starting) is short of what `count` requests per
+        interval need at targets `slack` times looser, at the last decision's lengths."""
+        assert self.planned is not None
+        replicas = ctx.replicas or {}
+        sized = self.size(count, self.planned[2], self.planned[3], slack)
+        return any(n > (replicas[role].expected if role in replicas else 0) for role, n in sized.items())
+
+    def size_for_surge(self, ctx: TickContext, count: float) -> dict[Role, int]:
+        """Between decisions: at least the fleet `count` requests per interval need, at the last
+        decision's lengths, with the prefill backlog there will be when engines asked for now serve
+        (the engines serving now fall further behind until then); held by the stabilisation window
+        as a decision's targets are, so the next decision does not shed them at once."""
+        assert self.planned is not None
+        _, planned, isl, osl = self.planned
+        self.planned = (self.planned[0], max(planned, count), isl, osl)
+        rate = count / self.settings.interval_s
+        ready = (ctx.replicas or {}).get(Role.PREFILL)
+        serving = self.perf.prefill.engine_throughput(self.perf.prefill.max_isl) * (ready.ready if ready else 0)
+        backlog = self._prefill_backlog(ctx) + max(0.0, rate * isl - serving) * self.startup.seconds
+        sized = self.size(count + self._backlog_requests(ctx, backlog, rate, isl), isl, osl)
+        current = {role: c.expected for role, c in (ctx.replicas or {}).items()}
+        wanted = self._stabilised(ctx.now, {r: max(n, current.get(r, 0)) for r, n in sized.items()}, current)
+        for role, n in wanted.items():
+            if n > current.get(role, 0):
+                self.startup.asked(role, ctx.now)
+        return wanted
 
     def _learn_spread(self, traffic: TrafficObservation) -> None:
         """Length spread and arrival burstiness from one busy window."""

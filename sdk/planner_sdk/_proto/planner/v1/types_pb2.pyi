@@ -124,7 +124,7 @@ class ReplicaCount(_message.Message):
     def __init__(self, role: _Optional[_Union[Role, str]] = ..., ready: _Optional[int] = ..., expected: _Optional[int] = ...) -> None: ...
 
 class TrafficObservation(_message.Message):
-    __slots__ = ("window_seconds", "num_requests", "mean_isl", "mean_osl", "mean_ttft_ms", "mean_itl_ms", "isl_cv", "osl_cv", "arrival_dispersion")
+    __slots__ = ("window_seconds", "num_requests", "mean_isl", "mean_osl", "mean_ttft_ms", "mean_itl_ms", "isl_cv", "osl_cv", "arrival_dispersion", "recent_window_seconds", "recent_num_requests")
     WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     NUM_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     MEAN_ISL_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +134,8 @@ class TrafficObservation(_message.Message):
     ISL_CV_FIELD_NUMBER: _ClassVar[int]
     OSL_CV_FIELD_NUMBER: _ClassVar[int]
     ARRIVAL_DISPERSION_FIELD_NUMBER: _ClassVar[int]
+    RECENT_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RECENT_NUM_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     window_seconds: float
     num_requests: float
     mean_isl: float
@@ -143,7 +145,9 @@ class TrafficObservation(_message.Message):
     isl_cv: float
     osl_cv: float
     arrival_dispersion: float
-    def __init__(self, window_seconds: _Optional[float] = ..., num_requests: _Optional[float] = ..., mean_isl: _Optional[float] = ..., mean_osl: _Optional[float] = ..., mean_ttft_ms: _Optional[float] = ..., mean_itl_ms: _Optional[float] = ..., isl_cv: _Optional[float] = ..., osl_cv: _Optional[float] = ..., arrival_dispersion: _Optional[float] = ...) -> None: ...
+    recent_window_seconds: float
+    recent_num_requests: float
+    def __init__(self, window_seconds: _Optional[float] = ..., num_requests: _Optional[float] = ..., mean_isl: _Optional[float] = ..., mean_osl: _Optional[float] = ..., mean_ttft_ms: _Optional[float] = ..., mean_itl_ms: _Optional[float] = ..., isl_cv: _Optional[float] = ..., osl_cv: _Optional[float] = ..., arrival_dispersion: _Optional[float] = ..., recent_window_seconds: _Optional[float] = ..., recent_num_requests: _Optional[float] = ...) -> None: ...
 
 class WorkerLoad(_message.Message):
     __slots__ = ("worker_id", "role", "queued_prefill_requests", "queued_prefill_tokens", "scheduled_kv_tokens", "queued_kv_tokens", "max_kv_tokens", "running_requests", "forward_pass_ms", "recent_ttft_ms", "recent_itl_ms", "missing", "forward_pass_tokens")
