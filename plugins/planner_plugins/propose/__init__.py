@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from .dynamo_sizing import Corrections, dynamo_decode, dynamo_prefill
 from .latency_model import LatencyModel
 from .load import PRESETS, LoadPropose, LoadThresholds, SlaLoadSettings, decide_role
 from .queueing import erlang_c, servers_for_wait, wait_exceeds
 from .surge import SurgePropose
-from .throughput import Corrections, SizingSettings, ThroughputPropose, dynamo_decode, dynamo_prefill
+from .throughput import SizingSettings, ThroughputPropose
 
 __all__ = [
     "PRESETS",

@@ -13,7 +13,6 @@ from planner_sdk import (
     PluginSpec,
     ProposePlugin,
     ProposeResult,
-    ReplicaCount,
     Role,
     Stage,
     TickContext,
@@ -22,8 +21,16 @@ from planner_sdk import (
 
 from ..perf import PerfModel
 from ..perf.learnt import EngineModelLearner
+from .backlog import (
+    backlogged_engines,
+    draining_requests,
+    overflow_tokens,
+    queued_prompt_tokens,
+    undrained_requests,
+)
 from .burstiness import Burstiness, bursty_share
 from .decode_context import DecodeContext
+from .dynamo_sizing import MIN_REQUESTS_FOR_CORRECTION, Corrections, dynamo_decode, dynamo_prefill
 from .forecast_errors import LEVEL_SHIFT_Z, ForecastErrors
 from .queueing import normal_quantile
 from .sizing import (
@@ -37,15 +44,7 @@ from .sizing import (
 )
 from .startup import StartupEstimate
 
-__all__ = [
-    "SizingSettings",
-    "Corrections",
-    "ThroughputPropose",
-    "dynamo_prefill",
-    "dynamo_decode",
-]
-
-MIN_REQUESTS_FOR_CORRECTION = 10
+__all__ = ["SizingSettings", "ThroughputPropose"]
 
 
 @dataclass(frozen=True)
@@ -67,50 +66,6 @@ class SizingSettings:
     scale_down_stabilization_s: float | None = None  # largest target of this trailing window; None: start-up + interval
     default_isl: float = 3000.0
     default_osl: float = 150.0
-
-
-def dynamo_prefill(perf: PerfModel, num: float, isl: float, interval_s: float, correction: float, gpus: int) -> int:
-    """Dynamo's prefill formula: ceil(requests * ISL / interval * min(1, correction) / throughput / GPUs)."""
-    load = num * isl / interval_s * min(1.0, correction)
-    return math.ceil(load / perf.prefill.throughput_per_gpu(isl) / gpus) if load > 0 else 0
-
-
-def dynamo_decode(
-    perf: PerfModel, num: float, isl: float, osl: float, interval_s: float, itl_ms: float, gpus: int
-) -> int:
-    """Dynamo's decode formula: the best throughput per GPU meeting the ITL at context ISL + OSL/2."""
-    if num <= 0:
-        return 0
-    point = perf.decode.best_operating_point(itl_ms, isl + osl / 2)
-    return math.ceil(num * osl / interval_s / point.throughput_per_gpu / gpus)
-
-
-class Corrections:
-    """Observed over modelled latency, smoothed; ignores quiet intervals and intervals while scaling."""
-
-    def __init__(self, smoothing: float = 0.5, bounds: tuple[float, float] = (0.25, 4.0)) -> None:
-        self.prefill = 1.0
-        self.decode = 1.0
-        self.smoothing, self.bounds = smoothing, bounds
-
-    def _blend(self, old: float, observed: float) -> float:
-        value = old + self.smoothing * (observed - old)
-        return min(max(value, self.bounds[0]), self.bounds[1])
-
-    def update(self, perf: PerfModel, traffic: TrafficObservation, replicas: Mapping[Role, ReplicaCount]) -> None:
-        if (traffic.num_requests or 0) < MIN_REQUESTS_FOR_CORRECTION or any(c.scaling for c in replicas.values()):
-            return
-        isl, osl = traffic.mean_isl, traffic.mean_osl
-        if traffic.mean_ttft_ms and isl:
-            self.prefill = self._blend(self.prefill, traffic.mean_ttft_ms / perf.prefill.ttft_ms(isl))
-        decode = replicas.get(Role.DECODE)
-        if traffic.mean_itl_ms and isl and osl and decode and decode.ready:
-            # Little's law: requests decoding per engine = rate * OSL * ITL / engines.
-            rate = (traffic.num_requests or 0.0) / traffic.window_seconds
-            context = isl + osl / 2
-            running = rate * osl * traffic.mean_itl_ms / 1000.0 / decode.ready
-            kv = running * context / perf.decode.max_kv_tokens
-            self.decode = self._blend(self.decode, traffic.mean_itl_ms / perf.decode.itl_ms(kv, context))
 
 
 class ThroughputPropose(ProposePlugin):
@@ -232,31 +187,9 @@ class ThroughputPropose(ProposePlugin):
             return {Role.AGG: math.ceil((prefill_share + decode_share) / s.decode_gpus)}
         return {role: n for role, n in ((Role.PREFILL, prefill), (Role.DECODE, decode)) if role in self.roles}
 
-    @staticmethod
-    def _prefill_backlog(ctx: TickContext) -> float:
-        """Prompt tokens queued at the prefill engines."""
-        workers = ctx.observations.workers or ()
-        return sum(w.queued_prefill_tokens or 0.0 for w in workers if w.role is Role.PREFILL)
-
-    def _backlog_requests(self, ctx: TickContext, backlog: float, rate: float, isl: float) -> float:
-        """Queued prompts the prefill engines serving or starting will not drain within a start-up."""
-        count = (ctx.replicas or {}).get(Role.PREFILL)
-        if backlog <= 0 or count is None or isl <= 0:
-            return 0.0
-        capacity = self.perf.prefill.engine_throughput(self.perf.prefill.max_isl)
-        startup = self.startup.seconds
-        spare = max(0.0, capacity * count.ready - rate * isl) * startup
-        spare += capacity * max(0, count.expected - count.ready) * startup / 2  # starting engines, half the time
-        return max(0.0, backlog - spare) / isl
-
-    def _draining_requests(self, backlog: float, isl: float) -> float:
-        """Requests per interval the engines serving drain of `backlog` until new ones could start:
-        load for both pools (prefill drains it into decode), and what keeps the engines counted on to
-        drain it from being shed while it lasts (shed, the rest could not, and the backlog would
-        outlive the start-up of any engine asked for once that is seen)."""
-        if backlog <= 0 or isl <= 0:
-            return 0.0
-        return backlog / isl * self.settings.interval_s / max(self.startup.seconds, self.settings.interval_s)
+    def _undrained(self, ctx: TickContext, backlog: float, rate: float, isl: float) -> float:
+        prefill = (ctx.replicas or {}).get(Role.PREFILL)
+        return undrained_requests(self.perf, prefill, backlog, rate, isl, self.startup.seconds)
 
     def _bursty_share(self) -> float:
         """`bursty_share` of the arrivals read; all bursty until a window has said (a traffic source
@@ -312,10 +245,10 @@ class ThroughputPropose(ProposePlugin):
         self.margin = self.errors.margin(self.burstiness, rise)
         # Unread arrivals keep the whole margin, as bursty ones do: they err towards capacity.
         path = self.errors.margined(path, self.margin, self._bursty_share())
-        backlog, rate = self._prefill_backlog(ctx), num / s.interval_s
-        draining = self._draining_requests(backlog, isl)
+        backlog, rate = queued_prompt_tokens(ctx.observations.workers), num / s.interval_s
+        draining = draining_requests(backlog, isl, s.interval_s, self.startup.seconds)
         path = [n + draining for n in path[: first - 1]] + path[first - 1 :]
-        path[first - 1] += self._backlog_requests(ctx, backlog, rate, isl)
+        path[first - 1] += self._undrained(ctx, backlog, rate, isl)
         needs = [self.size(n, isl, osl) for n in path]
         self.planned = (ctx.now, max(path[first - 1 :]), isl, osl)
         hysteresis = self.hysteresis()
@@ -331,19 +264,13 @@ class ThroughputPropose(ProposePlugin):
                 tight = max(self.size(n, isl, osl, 1 - hysteresis)[role] for n in path)
                 target = max(target, min(now, tight))
             targets[role] = target
-        if Role.PREFILL in targets and (busy := self._backlogged_prefill(ctx)):
+        if Role.PREFILL in targets and (busy := backlogged_engines(self.perf, ctx.observations.workers, s.ttft_ms)):
             # New prompts go to the least loaded engines, so while some work off a backlog the rest carry
             # the arrivals alone: shed none of those until it has drained.
             targets[Role.PREFILL] = max(
                 targets[Role.PREFILL], min(current.get(Role.PREFILL, 0), needs[0][Role.PREFILL] + busy)
             )
         return targets
-
-    def _backlogged_prefill(self, ctx: TickContext) -> int:
-        """Prefill engines whose queue takes longer than the TTFT target to work off."""
-        capacity = self.perf.prefill.engine_throughput(self.perf.prefill.max_isl)
-        queues = [w.queued_prefill_tokens or 0.0 for w in ctx.observations.workers or () if w.role is Role.PREFILL]
-        return sum(1 for queued in queues if queued > capacity * self.settings.ttft_ms / 1000.0)
 
     def short_of(self, ctx: TickContext, count: float, slack: float) -> bool:
         """Whether the fleet asked for (serving or starting) is short of what `count` requests per
@@ -362,10 +289,10 @@ class ThroughputPropose(ProposePlugin):
         _, planned, isl, osl = self.planned
         self.planned = (self.planned[0], max(planned, count), isl, osl)
         rate = count / self.settings.interval_s
-        ready = (ctx.replicas or {}).get(Role.PREFILL)
-        serving = self.perf.prefill.engine_throughput(self.perf.prefill.max_isl) * (ready.ready if ready else 0)
-        backlog = self._prefill_backlog(ctx) + max(0.0, rate * isl - serving) * self.startup.seconds
-        sized = self.size(count + self._backlog_requests(ctx, backlog, rate, isl), isl, osl)
+        prefill = (ctx.replicas or {}).get(Role.PREFILL)
+        backlog = queued_prompt_tokens(ctx.observations.workers)
+        backlog += overflow_tokens(self.perf, prefill, rate * isl, self.startup.seconds)
+        sized = self.size(count + self._undrained(ctx, backlog, rate, isl), isl, osl)
         current = {role: c.expected for role, c in (ctx.replicas or {}).items()}
         wanted = self._stabilised(ctx.now, {r: max(n, current.get(r, 0)) for r, n in sized.items()}, current)
         for role, n in wanted.items():
