@@ -27,10 +27,18 @@ require_prometheus()
 
 SPEED = 10.0
 WINDOW_S = 60.0
+RECENT_S = 20.0  # two wall seconds: ten scrapes
 CTX = TickContext(1, 1, 0.0, PlannerView("disagg", (Role.PREFILL, Role.DECODE), "sla", 500, 50, -1, {}, {}))
 
 
-def test_observed_rate_and_means_match_the_simulation_within_5_percent(tmp_path: Path) -> None:
+Observed = tuple[TrafficObservation, list[SimRequest], float]
+
+
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
+    """One observation of a window of simulated traffic through Prometheus, the requests that finished,
+    and when it was made."""
+    tmp_path = tmp_path_factory.mktemp("prometheus")
     finished: list[SimRequest] = []
 
     async def main() -> tuple[TrafficObservation, SimulatedDeployment, float]:
@@ -40,7 +48,7 @@ def test_observed_rate_and_means_match_the_simulation_within_5_percent(tmp_path:
         metrics = FrontendMetrics(world.cluster, model="sim")
         world.cluster.on_complete.append(finished.append)
         settings = PrometheusSettings(
-            endpoint="", window_s=WINDOW_S, model_name="SIM", wall_seconds_per_second=1 / SPEED
+            endpoint="", window_s=WINDOW_S, model_name="SIM", wall_seconds_per_second=1 / SPEED, recent_s=RECENT_S
         )
         async with anyio.create_task_group() as group:
             port = await group.start(serve_frontend_metrics, metrics, clock, "127.0.0.1", free_port())
@@ -59,9 +67,22 @@ def test_observed_rate_and_means_match_the_simulation_within_5_percent(tmp_path:
         return traffic, world, now
 
     traffic, _, now = anyio.run(main)
+    return traffic, finished, now
+
+
+def test_observed_rate_and_means_match_the_simulation_within_5_percent(observed: Observed) -> None:
+    traffic, finished, now = observed
     done = [r for r in finished if now - WINDOW_S < r.finish <= now]
     assert len(done) > 200
     assert traffic.num_requests == pytest.approx(len(done), rel=0.05)
     assert traffic.mean_isl == pytest.approx(sum(r.isl for r in done) / len(done), rel=0.05)
     assert traffic.mean_osl == pytest.approx(sum(r.osl for r in done) / len(done), rel=0.05)
     assert traffic.mean_ttft_ms == pytest.approx(1000 * sum(r.ttft_s for r in done) / len(done), rel=0.05)
+
+
+def test_the_windows_last_seconds_are_counted_apart_for_the_surge_check(observed: Observed) -> None:
+    traffic, finished, now = observed
+    recent = [r for r in finished if now - RECENT_S < r.finish <= now]
+    assert traffic.recent_window_seconds == RECENT_S
+    # About 100 requests over two wall seconds of scrapes: Prometheus extrapolates to the range's edges.
+    assert traffic.recent_num_requests == pytest.approx(len(recent), rel=0.2)
