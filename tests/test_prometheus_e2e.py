@@ -7,7 +7,6 @@ the plugin queries the wall-time window that the simulated window took.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import anyio
 import httpx

@@ -43,9 +43,16 @@ def loop(stabilization_s: float | None = None) -> tuple[ThroughputPropose, Surge
 
 
 def context(
-    now: float, traffic: TrafficObservation, prefill: int, queued: float = 0.0, decode: int = 1, **kw: object
+    now: float,
+    traffic: TrafficObservation,
+    prefill: int,
+    queued: float = 0.0,
+    decode: int = 1,
+    step_ms: float | None = None,
+    **kw: object,
 ) -> TickContext:
     workers = tuple(WorkerLoad(f"p{i}", P, queued_prefill_tokens=queued / prefill) for i in range(prefill))
+    workers += tuple(WorkerLoad(f"d{i}", D, recent_itl_ms=step_ms) for i in range(decode))
     return TickContext(
         tick_id=1, decision_id=1, now=now, planner=view(),
         replicas={P: ReplicaCount(prefill, prefill), D: ReplicaCount(decode, decode)},
@@ -62,12 +69,18 @@ def decide(throughput: ThroughputPropose, now: float, count: float = LOW, disper
 
 
 def check(
-    surge: SurgePropose, now: float, recent: float, prefill: int = 1, queued: float = 0.0, decode: int = 1
+    surge: SurgePropose,
+    now: float,
+    recent: float,
+    prefill: int = 1,
+    queued: float = 0.0,
+    decode: int = 1,
+    step_ms: float | None = None,
 ) -> ProposeResult:
     """A surge check that saw `recent` requests over the last 10 s, the fleet still as it was before the
     last decision (one prefill engine)."""
     traffic = TrafficObservation(60.0, LOW, 8000, 200, recent_window_seconds=10.0, recent_num_requests=recent)
-    return surge.propose(context(now, traffic, prefill, queued, decode))
+    return surge.propose(context(now, traffic, prefill, queued, decode, step_ms))
 
 
 def asked(result: ProposeResult) -> dict[Role, int]:
@@ -115,6 +128,16 @@ def test_a_surge_the_fleet_asked_for_already_serves_asks_for_nothing() -> None:
     throughput, surge = loop()
     decide(throughput, 60.0)
     assert not check(surge, 70.0, FOURFOLD, prefill=12, decode=4).targets
+
+
+def test_a_surge_the_fleet_could_serve_at_looser_targets_is_asked_for_while_engines_miss_the_targets() -> None:
+    throughput, surge = loop()
+    decide(throughput, 60.0)
+    threefold = 3 * LOW / 6  # three prefill engines and one decode engine serve it at targets three times looser
+    assert not check(surge, 70.0, threefold, prefill=3, decode=1, step_ms=15.0).targets
+    throughput, surge = loop()
+    decide(throughput, 60.0)
+    assert asked(check(surge, 70.0, threefold, prefill=3, decode=1, step_ms=30.0)) == {P: 4, D: 2}
 
 
 def test_the_check_is_silent_when_the_throughput_loop_decides() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from planner_sdk import ContextField, PluginSpec, ProposePlugin, ProposeResult, Stage, TickContext
+from planner_sdk import ContextField, PluginSpec, ProposePlugin, ProposeResult, Role, Stage, TickContext
 
+from .backlog import backlogged_engines
 from .throughput import ThroughputPropose
 
 __all__ = ["SURGE_Z", "SURE_Z", "SurgePropose", "surge_z"]
@@ -28,9 +29,10 @@ class SurgePropose(ProposePlugin):
 
     Each observe interval this plugin holds the arrivals of its last seconds against the count the
     standing decision was sized for. Far above it (`SURE_Z` deviations, widened by the dispersion the
-    arrivals read), or well above it twice in a row (`SURGE_Z`), it asks at once for at least the fleet
-    the lower of those rates needs, with the backlog they left. It never scales down and is silent when
-    the throughput loop decides: that decision sees the same arrivals."""
+    arrivals read), or well above it twice in a row (`SURGE_Z`), and only while the engines miss the
+    targets or the fleet asked for is overloaded, it asks at once for at least the fleet the rate needs
+    (the counts' lower bound), with the backlog the serving engines build until new ones start. It never
+    scales down and is silent when the throughput loop decides: that decision sees the same arrivals."""
 
     def __init__(self, throughput: ThroughputPropose, interval_s: float) -> None:
         self.spec = PluginSpec(
@@ -55,6 +57,15 @@ class SurgePropose(ProposePlugin):
             self.short, self._watched = True, None
         elif now - seen_at > self.throughput.startup.seconds:
             self.short, self._watched = False, None
+
+    def _missing_targets(self, ctx: TickContext) -> bool:
+        """Whether the engines miss the targets now: a prefill queue longer than the TTFT target to work
+        off, or decode steps slower on average than the ITL target."""
+        settings, workers = self.throughput.settings, ctx.observations.workers or ()
+        if backlogged_engines(self.throughput.perf, workers, settings.ttft_ms):
+            return True
+        steps = [w.recent_itl_ms for w in workers if w.role is Role.DECODE and w.recent_itl_ms is not None]
+        return bool(steps) and sum(steps) / len(steps) > settings.itl_ms
 
     def _recent_rate(self, ctx: TickContext) -> tuple[float, float] | None:
         """(requests, seconds) of the traffic's recent window."""
@@ -86,7 +97,7 @@ class SurgePropose(ProposePlugin):
         # The counts above the plan, pooled, at their lower bound.
         seen, span = (count, seconds) if above is None else (count + above[0], seconds + above[1])
         surge = max(expected / seconds, (seen - LOWER_Z * math.sqrt(dispersion * seen)) / span)
-        if not self.throughput.short_of(ctx, surge * interval, OVERLOAD_SLACK):
+        if not (self._missing_targets(ctx) or self.throughput.short_of(ctx, surge * interval, OVERLOAD_SLACK)):
             return ProposeResult.accept(f"{rate:.2f} req/s over {seconds:g} s: the fleet asked for serves it")
         if self._watched is None:
             self._watched = (ctx.now, (surge + expected / seconds) / 2)
