@@ -5,13 +5,22 @@ from __future__ import annotations
 import math
 from collections import deque
 
-__all__ = ["DISPERSION_SLICE_S", "Burstiness", "bursty_share", "excess_dispersion", "poisson_dispersion_quantile"]
+__all__ = [
+    "DISPERSION_SLICE_S",
+    "Burstiness",
+    "bursty_share",
+    "excess_dispersion",
+    "poisson_dispersion_quantile",
+    "straddles_a_level_change",
+]
 
 DISPERSION_SLICE_S = 10.0  # arrival_dispersion is counted over slices this long (the SDK's definition)
 POOLED_WINDOWS = 10  # windows pooled for the steady reading (ten minutes at a 60 s interval)
 POOLED_Z = 1.645  # the pooled reading discounts the 95th percentile of Poisson noise
 SINGLE_Z = 3.09  # one window counts alone beyond the 99.9th: no more than one Poisson window in 1000
 MEMORY = 0.9  # a burst seen in one window is remembered a tenth less each window after
+LEVEL_CHANGE = 1.5  # neighbouring counts this far apart (and far beyond Poisson noise) are two levels
+LEVEL_CHANGE_Z = 5.0
 
 
 def bursty_share(burstiness: float) -> float:
@@ -42,6 +51,15 @@ def excess_dispersion(observed: float, window_s: float, z: float = POOLED_Z) -> 
     return observed - (poisson_dispersion_quantile(_dof(window_s), z) - 1.0)
 
 
+def straddles_a_level_change(before: float, count: float, after: float) -> bool:
+    """Whether a window whose count lies between its neighbours', which differ by half as much again
+    and by more than `LEVEL_CHANGE_Z` Poisson deviations, held the change from one level to the next."""
+    low, high = min(before, after), max(before, after)
+    if not low < count < high or high < LEVEL_CHANGE * low:
+        return False
+    return high - low > LEVEL_CHANGE_Z * math.sqrt(high)
+
+
 class Burstiness:
     """Arrivals' variance over mean per slice (1: Poisson), from the windows seen.
 
@@ -49,17 +67,29 @@ class Burstiness:
     its noise is small enough to tell moderately bursty traffic from Poisson. A single window counts
     alone only beyond what Poisson shows once in a thousand windows, and is remembered for a while,
     since bursts come back. (Remembering the largest single reading at the 95th percentile instead
-    read an hour of Poisson traffic as 1.5 to 2.5 times burstier than it is, and sized for it.)"""
+    read an hour of Poisson traffic as 1.5 to 2.5 times burstier than it is, and sized for it.)
+
+    A window is read as it comes, and taken back once the next window's count shows that it straddled
+    a change of level: its slices, before and after the change, were two levels, not bursts (a fourfold
+    step 10 s into a window read as a dispersion of 33, and sized the next half hour as bursty)."""
 
     def __init__(self) -> None:
         self._windows: deque[tuple[float, float]] = deque(maxlen=POOLED_WINDOWS)  # (dispersion, dof)
         self._single = 1.0
         self.value = 1.0
         self.measured = False  # no window has said yet: the value is Poisson's by default, not by reading
+        self._counts: deque[float] = deque(maxlen=2)  # the last windows' counts, for the level check
+        self._single_before = 1.0  # the single-window memory before the last window was read
 
-    def observe(self, dispersion: float, window_s: float) -> None:
+    def observe(self, dispersion: float, window_s: float, count: float | None = None) -> None:
         self.measured = True
         dof = _dof(window_s)
+        if count is not None:
+            if len(self._counts) == 2 and straddles_a_level_change(self._counts[0], self._counts[1], count):
+                self._windows[-1] = (1.0, self._windows[-1][1])
+                self._single = self._single_before
+            self._counts.append(count)
+        self._single_before = self._single
         self._windows.append((dispersion, dof))
         total = sum(d for _, d in self._windows)
         pooled = sum(x * d for x, d in self._windows) / total

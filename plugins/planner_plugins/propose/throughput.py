@@ -310,7 +310,7 @@ class ThroughputPropose(ProposePlugin):
         if traffic.osl_cv is not None:
             self.osl_cv += blend * (min(traffic.osl_cv, 5.0) - self.osl_cv)
         if traffic.arrival_dispersion is not None:
-            self.arrivals.observe(traffic.arrival_dispersion, traffic.window_seconds)
+            self.arrivals.observe(traffic.arrival_dispersion, traffic.window_seconds, traffic.num_requests)
 
     def propose(self, ctx: TickContext) -> ProposeResult:
         s = self.settings
