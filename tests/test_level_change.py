@@ -50,3 +50,12 @@ def test_a_level_change_is_a_count_between_neighbours_far_apart() -> None:
     assert not straddles_a_level_change(600.0, 1400.0, 610.0)  # back again: a burst
     assert not straddles_a_level_change(600.0, 630.0, 660.0)  # a slow rise within the noise
     assert not straddles_a_level_change(10.0, 14.0, 18.0)  # half as much again, but within Poisson noise
+
+
+def test_a_level_that_does_not_hold_into_the_window_after_was_a_burst_after_all() -> None:
+    reading = Burstiness()
+    for dispersion, count in ((1.0, 600.0), (30.0, 1400.0), (1.0, 2400.0)):
+        reading.observe(dispersion, 60.0, count)
+    assert reading.value < 1.5  # taken back: it looked like a step
+    reading.observe(1.0, 60.0, 620.0)  # back to the level before: a 90 s burst straddling two windows
+    assert reading.value > 10.0
