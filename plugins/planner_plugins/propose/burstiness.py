@@ -21,6 +21,8 @@ SINGLE_Z = 3.09  # one window counts alone beyond the 99.9th: no more than one P
 MEMORY = 0.9  # a burst seen in one window is remembered a tenth less each window after
 LEVEL_CHANGE = 1.5  # neighbouring counts this far apart (and far beyond Poisson noise) are two levels
 LEVEL_CHANGE_Z = 5.0
+PEAK_Z = 4.0  # a window's busiest slice, in deviations of its slices' counts (see `Burstiness.peak_rate`)
+PEAK_WINDOWS = 24  # windows the peak is remembered over: the bursty forecast margin's memory
 
 
 def bursty_share(burstiness: float) -> float:
@@ -83,11 +85,26 @@ class Burstiness:
         self._counts: deque[float] = deque(maxlen=2)  # the last windows' counts, for the level check
         self._single_before = 1.0  # the single-window memory before the last window was read
         self._taken_back: tuple[float, float, float] | None = None  # (reading, level before, level after)
+        self._peaks: deque[float] = deque(maxlen=PEAK_WINDOWS)
+
+    @property
+    def peak_rate(self) -> float | None:
+        """Requests/s the busiest 10 s slice of the windows remembered reached, at `PEAK_Z` deviations
+        of its window's slices (their dispersion says how far they spread): None before a counted window.
+
+        A fleet that serves this rate as Poisson arrivals serves every slice the windows showed, so it
+        bounds what the dispersion should cost. Sized as if the dispersion were at the queue's own time
+        scale, a window whose slices swing between two levels reads as very bursty (on-off bursts of
+        45 s every 7.5 min: a dispersion of 50, and 17P 13D held where the bursts need 2P 4D)."""
+        return max(self._peaks) if self._peaks else None
 
     def observe(self, dispersion: float, window_s: float, count: float | None = None) -> None:
         self.measured = True
         dof = _dof(window_s)
         if count is not None:
+            if window_s > 0:
+                rate = count / window_s
+                self._peaks.append(rate + PEAK_Z * math.sqrt(max(dispersion, 1.0) * rate / DISPERSION_SLICE_S))
             self._level_held(count, window_s)
             if len(self._counts) == 2 and straddles_a_level_change(self._counts[0], self._counts[1], count):
                 self._taken_back = (self._windows[-1][0], self._counts[0], count)

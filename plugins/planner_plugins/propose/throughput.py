@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from planner_sdk import (
     ContextField,
@@ -166,16 +166,15 @@ class ThroughputPropose(ProposePlugin):
         s, perf = self.settings, self.perf
         if s.sizing == "queue_aware":
             # Engines as the model measures them (its latencies are a whole engine's, however many GPUs).
-            mix = self._mix(isl, osl)
             rate = num / s.interval_s
-            if Role.AGG in self.roles:
-                return {Role.AGG: agg_engines(perf, rate, mix, s.ttft_ms * tighten, s.itl_ms * tighten, self.z)}
-            transfer = self._transfer_ms_per_token
-            sized = {
-                Role.PREFILL: prefill_engines(perf, rate, mix, s.ttft_ms * tighten, self.z, transfer),
-                Role.DECODE: decode_engines(perf, rate, self.decode_context.mix(mix), s.itl_ms * tighten, self.z),
-            }
-            return {role: n for role, n in sized.items() if role in self.roles}
+            sized = self._queue_aware(rate, self._mix(isl, osl), tighten)
+            peak = self.arrivals.peak_rate
+            if self.burstiness > 1.0 and peak is not None:
+                # Never more than the busiest slice seen (or the rate sized for, if higher) needs as
+                # Poisson arrivals: the dispersion is not counted twice, as a rate and as bunching.
+                ceiling = self._queue_aware(max(rate, peak), replace(self._mix(isl, osl), burstiness=1.0), tighten)
+                sized = {role: min(n, ceiling[role]) for role, n in sized.items()}
+            return sized
         itl_target = s.itl_ms / self.corrections.decode
         prefill = dynamo_prefill(perf, num, isl, s.interval_s, self.corrections.prefill, s.prefill_gpus)
         decode = dynamo_decode(perf, num, isl, osl, s.interval_s, itl_target, s.decode_gpus)
@@ -186,6 +185,17 @@ class ThroughputPropose(ProposePlugin):
             decode_share = num * osl / s.interval_s / point.throughput_per_gpu if num else 0.0
             return {Role.AGG: math.ceil((prefill_share + decode_share) / s.decode_gpus)}
         return {role: n for role, n in ((Role.PREFILL, prefill), (Role.DECODE, decode)) if role in self.roles}
+
+    def _queue_aware(self, rate: float, mix: LengthMix, tighten: float) -> dict[Role, int]:
+        s, perf = self.settings, self.perf
+        if Role.AGG in self.roles:
+            return {Role.AGG: agg_engines(perf, rate, mix, s.ttft_ms * tighten, s.itl_ms * tighten, self.z)}
+        transfer = self._transfer_ms_per_token
+        sized = {
+            Role.PREFILL: prefill_engines(perf, rate, mix, s.ttft_ms * tighten, self.z, transfer),
+            Role.DECODE: decode_engines(perf, rate, self.decode_context.mix(mix), s.itl_ms * tighten, self.z),
+        }
+        return {role: n for role, n in sized.items() if role in self.roles}
 
     def _undrained(self, ctx: TickContext, backlog: float, rate: float, isl: float) -> float:
         prefill = (ctx.replicas or {}).get(Role.PREFILL)
