@@ -10,7 +10,7 @@ from planner.sim.cluster import SimCluster, SimSettings
 from planner.sim.scenarios import on_off
 from planner.sim.signals import FrontendWindow
 from planner_plugins.propose import SizingSettings, ThroughputPropose
-from planner_plugins.propose.burstiness import PEAK_WINDOWS, Burstiness
+from planner_plugins.propose.burstiness import PEAK_WINDOWS, PEAK_Z, Burstiness
 from planner_plugins.traces import poisson_trace
 
 TTFT_MS, ITL_MS = 250.0, 15.0  # the conversation mix's tight targets
@@ -23,17 +23,17 @@ def test_the_peak_is_unknown_before_a_counted_window() -> None:
     assert reading.peak_rate is None
 
 
-def test_poisson_windows_peak_at_four_deviations_of_their_slices() -> None:
+def test_poisson_windows_peak_at_peak_z_deviations_of_their_slices() -> None:
     reading = Burstiness()
     reading.observe(1.0, 60.0, 600.0)  # 10 a second: 100 a slice, give or take 10
-    assert reading.peak_rate == 10.0 + 4.0 * math.sqrt(10.0 / 10.0)
+    assert reading.peak_rate == 10.0 + PEAK_Z * math.sqrt(10.0 / 10.0)
 
 
 def test_dispersed_slices_peak_higher() -> None:
     calm, dispersed = Burstiness(), Burstiness()
     calm.observe(1.0, 60.0, 600.0)
     dispersed.observe(9.0, 60.0, 600.0)
-    assert dispersed.peak_rate == 10.0 + 4.0 * math.sqrt(9.0 * 10.0 / 10.0)
+    assert dispersed.peak_rate == 10.0 + PEAK_Z * math.sqrt(9.0 * 10.0 / 10.0)
     assert calm.peak_rate is not None
     assert dispersed.peak_rate > calm.peak_rate
 
@@ -46,7 +46,7 @@ def test_the_peak_is_forgotten_once_its_window_leaves_the_memory() -> None:
     assert reading.peak_rate is not None
     assert reading.peak_rate > 40.0
     reading.observe(1.0, 60.0, 600.0)
-    assert reading.peak_rate == 14.0
+    assert reading.peak_rate == 10.0 + PEAK_Z
 
 
 def bursts_of_chat() -> list[tuple[float, float]]:
@@ -80,7 +80,7 @@ def test_bursts_that_swing_a_window_between_two_levels_are_sized_for_their_busie
     count = max(count for _, count in readings)
     as_bunching = plugin._queue_aware(count / 60.0, plugin._mix(1100, 250), 1.0)
     sized = plugin.size(count, 1100, 250)
-    assert sized[P] < as_bunching[P]  # 3P where bunching read 16P
+    assert sized[P] < as_bunching[P]  # 4P where bunching read 16P
     assert sized[D] <= as_bunching[D]
 
 
