@@ -165,7 +165,6 @@ class ThroughputPropose(ProposePlugin):
         """Replica targets for `num` requests in one interval, before min endpoints and safety."""
         s, perf = self.settings, self.perf
         if s.sizing == "queue_aware":
-            # Engines as the model measures them (its latencies are a whole engine's, however many GPUs).
             rate = num / s.interval_s
             sized = self._queue_aware(rate, self._mix(isl, osl), tighten)
             peak = self.arrivals.peak_rate
@@ -187,6 +186,7 @@ class ThroughputPropose(ProposePlugin):
         return {role: n for role, n in ((Role.PREFILL, prefill), (Role.DECODE, decode)) if role in self.roles}
 
     def _queue_aware(self, rate: float, mix: LengthMix, tighten: float) -> dict[Role, int]:
+        """Engines as the quantile model measures them (its latencies are a whole engine's, however many GPUs)."""
         s, perf = self.settings, self.perf
         if Role.AGG in self.roles:
             return {Role.AGG: agg_engines(perf, rate, mix, s.ttft_ms * tighten, s.itl_ms * tighten, self.z)}
