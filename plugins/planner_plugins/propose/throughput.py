@@ -165,13 +165,13 @@ class ThroughputPropose(ProposePlugin):
         """Replica targets for `num` requests in one interval, before min endpoints and safety."""
         s, perf = self.settings, self.perf
         if s.sizing == "queue_aware":
-            rate = num / s.interval_s
-            sized = self._queue_aware(rate, self._mix(isl, osl), tighten)
+            rate, mix = num / s.interval_s, self._mix(isl, osl)
+            sized = self._queue_aware(rate, mix, tighten)
             peak = self.arrivals.peak_rate
-            if self.burstiness > 1.0 and peak is not None:
+            if mix.burstiness > 1.0 and peak is not None:
                 # Never more than the busiest slice seen (or the rate sized for, if higher) needs as
                 # Poisson arrivals: the dispersion is not counted twice, as a rate and as bunching.
-                ceiling = self._queue_aware(max(rate, peak), replace(self._mix(isl, osl), burstiness=1.0), tighten)
+                ceiling = self._queue_aware(max(rate, peak), replace(mix, burstiness=1.0), tighten)
                 sized = {role: min(n, ceiling[role]) for role, n in sized.items()}
             return sized
         itl_target = s.itl_ms / self.corrections.decode
