@@ -13,6 +13,7 @@ __all__ = [
     "undrained_requests",
     "draining_requests",
     "overflow_tokens",
+    "rise_overflow_tokens",
     "backlogged_engines",
 ]
 
@@ -53,6 +54,18 @@ def overflow_tokens(perf: PerfModel, prefill: ReplicaCount | None, tokens_per_s:
     """Prompt tokens the engines serving now fall behind by within a start-up, at `tokens_per_s`."""
     serving = _engine_speed(perf) * (prefill.ready if prefill else 0)
     return max(0.0, tokens_per_s - serving) * startup_s
+
+
+def rise_overflow_tokens(
+    perf: PerfModel, prefill: ReplicaCount | None, rate: float, rising: float, isl: float, startup_s: float
+) -> float:
+    """Prompt tokens the engines serving now fall further behind by within a start-up as the load
+    rises from `rate` to `rising` requests a second, beyond what they fall behind by at `rate`.
+    That much is left out: engines asked for it (by the surge guard, between decisions) already
+    count as starting. Counted again, periodic 10 min tight cost 1.28 -> 1.34 x the oracle at the
+    same SLA."""
+    now = overflow_tokens(perf, prefill, rate * isl, startup_s)
+    return max(0.0, overflow_tokens(perf, prefill, rising * isl, startup_s) - now)
 
 
 def backlogged_engines(perf: PerfModel, workers: Sequence[WorkerLoad] | None, ttft_ms: float) -> int:
