@@ -76,3 +76,38 @@ def test_a_cold_rise_drains_the_backlog_it_builds(monkeypatch: pytest.MonkeyPatc
     counted = cold_rise_attainment()
     monkeypatch.setattr(throughput_module, "rise_overflow_tokens", lambda *_: 0.0)
     assert counted > cold_rise_attainment() + 0.3  # measured: 70 % against 22 % of requests in time
+
+
+def window_after_a_backlog(dispersion: float) -> tuple[int, int, int]:
+    """Prefill asked for 600 requests a minute on 2P with a backlog of three engine-minutes, then a
+    minute later with it drained, on arrivals read at `dispersion`; and what the arrivals alone need."""
+    settings = SizingSettings(interval_s=60, ttft_ms=3000, itl_ms=40, min_endpoint={P: 1, D: 1})
+    plugin = ThroughputPropose(PERF, settings, (P, D), floor=False)
+    for _ in range(3):
+        plugin.arrivals.observe(dispersion, 60.0, 600.0)
+    view = PlannerView("disagg", (P, D), "sla", 3000.0, 40.0, -1, {P: 1, D: 1}, {P: 1, D: 1})
+
+    def decide(now: float, prefill: int, queued: float) -> int:
+        context = TickContext(
+            tick_id=1, decision_id=1, now=now, planner=view,
+            replicas={P: ReplicaCount(prefill, prefill), D: ReplicaCount(2, 2)},
+            predictions=Predictions(600.0, ISL, 200),
+            observations=Observations(workers=(WorkerLoad("p0", P, queued_prefill_tokens=queued),)),
+        )  # fmt: skip
+        return next(t.replicas for t in plugin.propose(context).targets if t.role is P)
+
+    alone = decide(0.0, 2, 0.0)
+    draining = decide(60.0, 2, 3 * SPEED * 60)
+    return alone, draining, decide(120.0, draining, 0.0)
+
+
+def test_engines_asked_for_a_backlog_of_smooth_arrivals_are_not_held_once_it_has_drained() -> None:
+    alone, draining, after = window_after_a_backlog(1.0)
+    assert draining > alone
+    assert after == alone
+
+
+def test_engines_asked_for_a_backlog_of_bursty_arrivals_are_held_by_the_window() -> None:
+    alone, draining, after = window_after_a_backlog(8.0)
+    assert draining > alone
+    assert after == draining

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -43,6 +42,7 @@ from .sizing import (
     prefill_engines,
     prefill_ttft_quantile_ms,
 )
+from .stabilisation import ScaleDownWindow
 from .startup import StartupEstimate
 
 __all__ = ["SizingSettings", "ThroughputPropose"]
@@ -106,11 +106,10 @@ class ThroughputPropose(ProposePlugin):
         self.arrivals = Burstiness()
         self.decode_context = DecodeContext()
         self._spread_seen = False
-        self._started = False
         self.errors = ForecastErrors(settings.interval_s)
         self.margin = 0.0  # requests per interval the last decision added to the forecast for its misses
         self.planned: tuple[float, float, float, float] | None = None  # (decided at, count, ISL, OSL) sized for
-        self._recent: deque[tuple[float, dict[Role, int]]] = deque()
+        self.window = ScaleDownWindow()
 
     def _mix(self, isl: float, osl: float) -> LengthMix:
         return LengthMix(isl, osl, self.isl_cv, self.osl_cv, self.burstiness)
@@ -130,37 +129,21 @@ class ThroughputPropose(ProposePlugin):
         first = int(startup // interval) + 1
         return first, max(first, math.ceil((startup + interval) / interval - 1e-9))
 
-    def _stabilised(self, now: float, wanted: dict[Role, int], current: Mapping[Role, int]) -> dict[Role, int]:
-        """The largest target of the trailing stabilisation window, per role, as far as the fleet
-        already has or is starting it: the window holds engines against scale-down (as Kubernetes'
-        HPA does), it does not ask for new ones the decision now does not want. (A target cut by the
-        change cap was otherwise asked for again tick after tick: after a 90 s burst, a trend's 30P
-        was climbed to over four minutes while the forecasts had fallen back to 2P.) The window
-        ends at now: the current target always counts. The fleet found at the first decision counts
-        as wanted then: one window of traffic is too little history to shed what the deployment was
-        running (a quiet minute before a busy one)."""
+    def _stabilised(
+        self, now: float, wanted: dict[Role, int], current: Mapping[Role, int], kept: Mapping[Role, int] | None = None
+    ) -> dict[Role, int]:
+        """`wanted` held by the scale-down stabilisation window (see `ScaleDownWindow`)."""
         window = self.settings.scale_down_stabilization_s
-        longest = window or 0.0
+        memory = window or 0.0
         if window is None:
             # An engine shed now could not be back before a start-up and the next decision: hold what
             # the recent past needed that long, or load that swings faster than that is caught cold.
             # Unless the forecasts have lately come true: then they see the swing coming, and the
             # horizon keeps what it needs (one interval still spaces scale-downs).
-            longest = self.startup.seconds + self.settings.interval_s
+            memory = self.startup.seconds + self.settings.interval_s
             trusted = self.arrivals.measured and self.errors.trusted(self.burstiness)
-            window = self.settings.interval_s if trusted else longest
-        if window <= 0:
-            return wanted
-        if not self._started:
-            self._started = True
-            self._recent.append((now, {role: current.get(role, 0) for role in wanted}))
-        self._recent.append((now, wanted))
-        while self._recent and self._recent[0][0] < now - longest:
-            self._recent.popleft()
-        held = [w for at, w in self._recent if at >= now - window]
-        return {
-            role: max(n, min(current.get(role, 0), max(w.get(role, 0) for w in held))) for role, n in wanted.items()
-        }
+            window = self.settings.interval_s if trusted else memory
+        return self.window.hold(now, wanted, current, window, memory, kept)
 
     def size(self, num: float, isl: float, osl: float, tighten: float = 1.0) -> dict[Role, int]:
         """Replica targets for `num` requests in one interval, before min endpoints and safety."""
@@ -256,7 +239,8 @@ class ThroughputPropose(ProposePlugin):
         return [n + trust * max(0.0, level - n) for n in path]
 
     def _horizon_targets(self, ctx: TickContext, num: float, isl: float, osl: float,
-                         current: Mapping[Role, int]) -> dict[Role, int]:  # fmt: skip
+                         current: Mapping[Role, int]) -> tuple[dict[Role, int], dict[Role, int]]:  # fmt: skip
+        """The decision's targets, and what of them the stabilisation window keeps."""
         s = self.settings
         first, last = self.horizon()
         forecast = ctx.predictions.requests_ahead(last) or [num]
@@ -273,9 +257,33 @@ class ThroughputPropose(ProposePlugin):
         prefill = (ctx.replicas or {}).get(Role.PREFILL)
         backlog += rise_overflow_tokens(self.perf, prefill, rate, rising, isl, self.startup.seconds)
         path = [n + draining for n in path[: first - 1]] + path[first - 1 :]
-        path[first - 1] += self._undrained(ctx, backlog, rising, isl)
-        needs = [self.size(n, isl, osl) for n in path]
+        arrivals = self._targets_for(path, first, current, isl, osl)
+        undrained = self._undrained(ctx, backlog, rising, isl)
+        path[first - 1] += undrained
         self.planned = (ctx.now, max(path[first - 1 :]), isl, osl)
+        targets = self._targets_for(path, first, current, isl, osl) if undrained > 0 else dict(arrivals)
+        if Role.PREFILL in targets and (busy := backlogged_engines(self.perf, ctx.observations.workers, s.ttft_ms)):
+            # New prompts go to the least loaded engines, so while some work off a backlog the rest carry
+            # the arrivals alone: shed none of those until it has drained.
+            carrying = self.size(path[0], isl, osl)[Role.PREFILL]
+            targets[Role.PREFILL] = max(targets[Role.PREFILL], min(current.get(Role.PREFILL, 0), carrying + busy))
+        return targets, self._kept_by_window(arrivals, targets)
+
+    def _kept_by_window(self, arrivals: Mapping[Role, int], wanted: Mapping[Role, int]) -> dict[Role, int]:
+        """What the stabilisation window remembers of a decision's targets: on smooth arrivals, what
+        the arrivals alone need. Engines asked for to work off a backlog are held while it lasts
+        (each decision counts what is still queued, and keeps the engines working it off), not a
+        window beyond it: held, a fourfold step cost 1.09 -> 1.06 x the oracle (tight) and
+        1.15 -> 1.13 (loose) at the same SLA. Bursty arrivals' backlogs come back with their
+        bursts: they keep all of it (Mooncake conversation x5 lost 12 requests without)."""
+        share = self._bursty_share()
+        return {role: n + math.ceil(share * (wanted[role] - n)) for role, n in arrivals.items()}
+
+    def _targets_for(
+        self, path: list[float], first: int, current: Mapping[Role, int], isl: float, osl: float
+    ) -> dict[Role, int]:
+        """Engines for the intervals of `path` from `first` on, and none shed that an earlier one needs."""
+        needs = [self.size(n, isl, osl) for n in path]
         hysteresis = self.hysteresis()
         targets: dict[Role, int] = {}
         for role in needs[0]:
@@ -289,12 +297,6 @@ class ThroughputPropose(ProposePlugin):
                 tight = max(self.size(n, isl, osl, 1 - hysteresis)[role] for n in path)
                 target = max(target, min(now, tight))
             targets[role] = target
-        if Role.PREFILL in targets and (busy := backlogged_engines(self.perf, ctx.observations.workers, s.ttft_ms)):
-            # New prompts go to the least loaded engines, so while some work off a backlog the rest carry
-            # the arrivals alone: shed none of those until it has drained.
-            targets[Role.PREFILL] = max(
-                targets[Role.PREFILL], min(current.get(Role.PREFILL, 0), needs[0][Role.PREFILL] + busy)
-            )
         return targets
 
     def short_of(self, ctx: TickContext, count: float, slack: float) -> bool:
@@ -319,7 +321,8 @@ class ThroughputPropose(ProposePlugin):
         backlog += overflow_tokens(self.perf, prefill, rate * isl, self.startup.seconds)
         sized = self.size(count + self._undrained(ctx, backlog, rate, isl), isl, osl)
         current = {role: c.expected for role, c in (ctx.replicas or {}).items()}
-        wanted = self._stabilised(ctx.now, {r: max(n, current.get(r, 0)) for r, n in sized.items()}, current)
+        wanted = {r: max(n, current.get(r, 0)) for r, n in sized.items()}
+        wanted = self._stabilised(ctx.now, wanted, current, self._kept_by_window(self.size(count, isl, osl), wanted))
         for role, n in wanted.items():
             if n > current.get(role, 0):
                 self.startup.asked(role, ctx.now)
@@ -364,11 +367,12 @@ class ThroughputPropose(ProposePlugin):
             if traffic.mean_isl and traffic.mean_osl and ctx.observations.workers:
                 self.decode_context.observe(ctx.observations.workers, self._mix(traffic.mean_isl, traffic.mean_osl))
         current = {role: count.expected for role, count in replicas.items()}
+        kept = None
         if s.sizing == "queue_aware":
-            wanted = self._horizon_targets(ctx, num, isl, osl, current)
+            wanted, kept = self._horizon_targets(ctx, num, isl, osl, current)
         else:
             wanted = self.size(num, isl, osl)
-        wanted = self._stabilised(ctx.now, wanted, current)
+        wanted = self._stabilised(ctx.now, wanted, current, kept)
         # The change cap and the GPU budget are safety's (recorded as cuts); the floor is applied
         # here too so a proposal never reads below what the deployment must keep.
         targets = {role: max(n, (s.min_endpoint or {}).get(role, 0)) for role, n in wanted.items()}
