@@ -253,10 +253,10 @@ class ThroughputPropose(ProposePlugin):
         path = self.errors.margined(path, self.margin, self._bursty_share())
         backlog, rate = queued_prompt_tokens(ctx.observations.workers), num / s.interval_s
         draining = draining_requests(backlog, isl, s.interval_s, self.startup.seconds)
-        # The rate now: the last count's, where forecasts have yet to reach it.
-        now_rate = max(rate, (level or 0.0) / s.interval_s)
-        rising = self._rising_rate(forecast, now_rate)
+        rising = self._rising_rate(forecast, rate)
         prefill = (ctx.replicas or {}).get(Role.PREFILL)
+        # A rise counts from the rate now: the last count's, where forecasts have yet to reach it.
+        now_rate = max(rate, (level or 0.0) / s.interval_s)
         backlog += rise_overflow_tokens(self.perf, prefill, now_rate, rising, isl, self.startup.seconds)
         path = [n + draining for n in path[: first - 1]] + path[first - 1 :]
         arrivals = self._targets_for(path, first, current, isl, osl)
