@@ -13,6 +13,7 @@ from planner.sim.scenarios import SCENARIOS, scenario_trace
 from planner_plugins.propose import SizingSettings, ThroughputPropose
 from planner_plugins.propose import throughput as throughput_module
 from planner_plugins.propose.backlog import overflow_tokens, rise_overflow_tokens
+from planner_plugins.propose.throughput import MAX_RISE
 from planner_sdk import Observations, PlannerView, Predictions, ReplicaCount, TickContext, WorkerLoad
 
 ISL = 8000.0
@@ -55,6 +56,16 @@ def proposed_prefill(path: list[float]) -> int:
         observations=Observations(workers=(queued,)),
     )  # fmt: skip
     return next(t.replicas for t in plugin.propose(context).targets if t.role is P)
+
+
+def test_the_rise_over_a_start_up_is_the_forecasts_mean_until_new_engines_serve() -> None:
+    plugin = ThroughputPropose(PERF, SizingSettings(interval_s=60, ttft_ms=3000, itl_ms=40), (P, D), floor=False)
+    assert plugin._rising_rate([600.0, 900.0, 1200.0], 10.0, 10.0) == pytest.approx(12.5)  # (600 + 900) / 2 a minute
+
+
+def test_a_jump_is_taken_to_rise_at_most_half_again_the_rate_now() -> None:
+    plugin = ThroughputPropose(PERF, SizingSettings(interval_s=60, ttft_ms=3000, itl_ms=40), (P, D), floor=False)
+    assert plugin._rising_rate([600.0, 6000.0, 6000.0], 10.0, 10.0) == pytest.approx(MAX_RISE * 10.0)
 
 
 def test_a_forecast_rise_leaves_the_starting_engine_to_the_rise_and_sizes_for_the_backlog_besides() -> None:
