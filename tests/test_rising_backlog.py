@@ -42,30 +42,37 @@ def test_engines_already_behind_add_only_what_the_rise_adds() -> None:
     assert rise_overflow_tokens(PERF, one, rate, 1.5 * rate, ISL, STARTUP_S) == pytest.approx(SPEED * STARTUP_S)
 
 
-def proposed_prefill(path: list[float]) -> int:
-    """Prefill engines asked for with 300 requests a minute forecast for the next interval and `path` ahead,
-    on 2P serving and a third starting, with a minute of one engine's prompts queued."""
+def sizer() -> ThroughputPropose:
     settings = SizingSettings(interval_s=60, ttft_ms=3000, itl_ms=40, min_endpoint={P: 1, D: 1})
-    plugin = ThroughputPropose(PERF, settings, (P, D), floor=False)
-    queued = WorkerLoad("p0", P, queued_prefill_tokens=SPEED * 60)
+    return ThroughputPropose(PERF, settings, (P, D), floor=False)
+
+
+def prefill_asked(
+    plugin: ThroughputPropose, path: list[float], prefill: ReplicaCount, queued: float, now: float = 0.0
+) -> int:
+    """Prefill engines `plugin` asks for with `path` forecast ahead (the next interval's count first), on
+    `prefill` engines and 2D, with `queued` prompt tokens waiting."""
     view = PlannerView("disagg", (P, D), "sla", 3000.0, 40.0, -1, {P: 1, D: 1}, {P: 1, D: 1})
     context = TickContext(
-        tick_id=1, decision_id=1, now=0.0, planner=view,
-        replicas={P: ReplicaCount(2, 3), D: ReplicaCount(2, 2)},
+        tick_id=1, decision_id=1, now=now, planner=view,
+        replicas={P: prefill, D: ReplicaCount(2, 2)},
         predictions=Predictions(path[0], ISL, 200, num_requests_ahead=tuple(path)),
-        observations=Observations(workers=(queued,)),
+        observations=Observations(workers=(WorkerLoad("p0", P, queued_prefill_tokens=queued),)),
     )  # fmt: skip
     return next(t.replicas for t in plugin.propose(context).targets if t.role is P)
 
 
+def proposed_prefill(path: list[float]) -> int:
+    """Prefill asked for on 2P serving and a third starting, with a minute of one engine's prompts queued."""
+    return prefill_asked(sizer(), path, ReplicaCount(2, 3), SPEED * 60)
+
+
 def test_the_rise_over_a_start_up_is_the_forecasts_mean_until_new_engines_serve() -> None:
-    plugin = ThroughputPropose(PERF, SizingSettings(interval_s=60, ttft_ms=3000, itl_ms=40), (P, D), floor=False)
-    assert plugin._rising_rate([600.0, 900.0, 1200.0], 10.0, 10.0) == pytest.approx(12.5)  # (600 + 900) / 2 a minute
+    assert sizer()._rising_rate([600.0, 900.0, 1200.0], 10.0, 10.0) == pytest.approx(12.5)  # (600 + 900) / 2 a minute
 
 
 def test_a_jump_is_taken_to_rise_at_most_half_again_the_rate_now() -> None:
-    plugin = ThroughputPropose(PERF, SizingSettings(interval_s=60, ttft_ms=3000, itl_ms=40), (P, D), floor=False)
-    assert plugin._rising_rate([600.0, 6000.0, 6000.0], 10.0, 10.0) == pytest.approx(MAX_RISE * 10.0)
+    assert sizer()._rising_rate([600.0, 6000.0, 6000.0], 10.0, 10.0) == pytest.approx(MAX_RISE * 10.0)
 
 
 def test_a_forecast_rise_leaves_the_starting_engine_to_the_rise_and_sizes_for_the_backlog_besides() -> None:
@@ -92,20 +99,12 @@ def test_a_cold_rise_drains_the_backlog_it_builds(monkeypatch: pytest.MonkeyPatc
 def window_after_a_backlog(dispersion: float) -> tuple[int, int, int]:
     """Prefill asked for 600 requests a minute on 2P with a backlog of three engine-minutes, then a
     minute later with it drained, on arrivals read at `dispersion`; and what the arrivals alone need."""
-    settings = SizingSettings(interval_s=60, ttft_ms=3000, itl_ms=40, min_endpoint={P: 1, D: 1})
-    plugin = ThroughputPropose(PERF, settings, (P, D), floor=False)
+    plugin = sizer()
     for _ in range(3):
         plugin.arrivals.observe(dispersion, 60.0, 600.0)
-    view = PlannerView("disagg", (P, D), "sla", 3000.0, 40.0, -1, {P: 1, D: 1}, {P: 1, D: 1})
 
     def decide(now: float, prefill: int, queued: float) -> int:
-        context = TickContext(
-            tick_id=1, decision_id=1, now=now, planner=view,
-            replicas={P: ReplicaCount(prefill, prefill), D: ReplicaCount(2, 2)},
-            predictions=Predictions(600.0, ISL, 200),
-            observations=Observations(workers=(WorkerLoad("p0", P, queued_prefill_tokens=queued),)),
-        )  # fmt: skip
-        return next(t.replicas for t in plugin.propose(context).targets if t.role is P)
+        return prefill_asked(plugin, [600.0], ReplicaCount(prefill, prefill), queued, now)
 
     alone = decide(0.0, 2, 0.0)
     draining = decide(60.0, 2, 3 * SPEED * 60)
