@@ -134,12 +134,13 @@ def test_results_round_trip() -> None:
     assert wire.ack_from_proto(wire.ack_to_proto(ack)) == ack
 
 
-def test_a_forecast_path_and_the_traffic_spread_and_recent_count_round_trip() -> None:
+def test_a_forecast_path_and_the_traffic_spread_recent_count_and_busiest_slice_round_trip() -> None:
     predict = PredictResult(Predictions(10.0, 3000.0, 150.0, num_requests_ahead=(10.0, 12.0, 15.5)))
     assert wire.predict_result_from_proto(wire.predict_result_to_proto(predict)) == predict
     traffic = TrafficObservation(
         60.0, 600.0, 3000.0, 150.0, isl_cv=0.5, osl_cv=0.7, arrival_dispersion=4.0,
-        recent_window_seconds=10.0, recent_num_requests=130.0,
+        recent_window_seconds=10.0, recent_num_requests=130.0, busiest_slice_requests=140.0,
+        within_slice_dispersion=1.3,
     )  # fmt: skip
     obs = Observations(traffic=traffic)
     assert wire.observations_from_proto(wire.observations_to_proto(obs)) == obs

@@ -60,6 +60,7 @@ class SimConnector:
 
 
 DISPERSION_SLICE_S = 10.0
+SUB_SLICE_S = 2.0  # within a slice, arrivals are counted per fifth of it for their bunching
 
 
 class FrontendWindow:
@@ -97,21 +98,44 @@ class FrontendWindow:
             isl_cv=self._cv(isl, arrivals.total(arrivals.ISL_SQ, lo, hi), count),
             osl_cv=self._cv(osl, arrivals.total(arrivals.OSL_SQ, lo, hi), count),
             arrival_dispersion=self._dispersion(start, end) if self.dispersion else None,
+            busiest_slice_requests=self._busiest(start, end) if self.dispersion else None,
+            within_slice_dispersion=self._within_slices(start, end) if self.dispersion else None,
             recent_window_seconds=recent,
             recent_num_requests=None if recent is None else float(hi - arrivals.span(end - recent, end)[0]),
         )
 
+    def _counts(self, start: float, end: float, slice_s: float) -> list[int]:
+        """Arrivals per `slice_s`, back from `end` for as many whole slices as the window holds."""
+        times = self.cluster.arrivals.times
+        return [
+            bisect.bisect_right(times, end - i * slice_s) - bisect.bisect_right(times, end - (i + 1) * slice_s)
+            for i in range(int((end - start) // slice_s))
+        ]
+
+    def _busiest(self, start: float, end: float) -> float | None:
+        """The most arrivals in one slice of the window (None: shorter than a slice)."""
+        counts = self._counts(start, end, DISPERSION_SLICE_S)
+        return float(max(counts)) if counts else None
+
+    def _within_slices(self, start: float, end: float) -> float | None:
+        """The median over the window's busy slices of the variance over mean of their arrivals per
+        fifth of a slice: bunching at the time scale queues build over, which a change of level
+        between slices does not inflate (None: no slice had arrivals)."""
+        readings = []
+        for i in range(int((end - start) // DISPERSION_SLICE_S)):
+            counts = self._counts(end - (i + 1) * DISPERSION_SLICE_S, end - i * DISPERSION_SLICE_S, SUB_SLICE_S)
+            mean = sum(counts) / len(counts)
+            if mean > 0:
+                readings.append(sum((c - mean) ** 2 for c in counts) / (len(counts) - 1) / mean)
+        return sorted(readings)[len(readings) // 2] if readings else None
+
     def _dispersion(self, start: float, end: float, slice_s: float = DISPERSION_SLICE_S) -> float | None:
         """Variance over mean of arrivals per `slice_s` within the window, around its linear trend
         (None: too short or idle)."""
-        slices = int((end - start) // slice_s)
+        counts = self._counts(start, end, slice_s)
+        slices = len(counts)
         if slices < 3:
             return None
-        times = self.cluster.arrivals.times
-        counts = [
-            bisect.bisect_right(times, end - i * slice_s) - bisect.bisect_right(times, end - (i + 1) * slice_s)
-            for i in range(slices)
-        ]
         mean = sum(counts) / slices
         if mean <= 0:
             return None

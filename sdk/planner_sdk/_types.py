@@ -105,6 +105,8 @@ class TrafficObservation:
     arrival_dispersion: float | None = None  # variance / mean of arrivals per 10 s (1 for Poisson; more: bursts)
     recent_window_seconds: float | None = None  # the window's last seconds, counted apart (the observe interval)
     recent_num_requests: float | None = None  # requests that arrived over them
+    busiest_slice_requests: float | None = None  # the most requests that arrived in one 10 s slice of the window
+    within_slice_dispersion: float | None = None  # variance / mean of arrivals per 2 s within 10 s slices (median)
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,6 +173,8 @@ _TRAFFIC_NUMBERS = (
     "arrival_dispersion",
     "recent_window_seconds",
     "recent_num_requests",
+    "busiest_slice_requests",
+    "within_slice_dispersion",
 )
 
 

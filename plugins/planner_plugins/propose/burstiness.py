@@ -89,6 +89,7 @@ class Burstiness:
         self._single_before = 1.0  # the single-window memory before the last window was read
         self._taken_back: tuple[float, float, float] | None = None  # (reading, level before, level after)
         self._peaks: deque[float] = deque(maxlen=PEAK_WINDOWS)
+        self._within: deque[float] = deque(maxlen=POOLED_WINDOWS)  # within-slice dispersions read
 
     @property
     def peak_rate(self) -> float | None:
@@ -101,13 +102,23 @@ class Burstiness:
         45 s every 7.5 min: a dispersion of 50, and 17P 13D held where the bursts need 2P 4D)."""
         return max(self._peaks) if self._peaks else None
 
-    def observe(self, dispersion: float, window_s: float, count: float | None = None) -> None:
+    def observe(
+        self,
+        dispersion: float,
+        window_s: float,
+        count: float | None = None,
+        busiest: float | None = None,
+        within: float | None = None,
+    ) -> None:
+        """One window's reading: its slices' `dispersion` and, where the frontend reports them, its
+        request `count`, its `busiest` slice's requests and the bunching `within` its slices."""
         self.measured = True
         dof = _dof(window_s)
+        if within is not None:
+            self._within.append(within)
         if count is not None:
             if window_s > 0:
-                rate = count / window_s
-                self._peaks.append(rate + PEAK_Z * math.sqrt(max(dispersion, 1.0) * rate / DISPERSION_SLICE_S))
+                self._peaks.append(self._peak(count / window_s, dispersion, busiest))
             self._level_held(count, window_s)
             if len(self._counts) == 2 and straddles_a_level_change(self._counts[0], self._counts[1], count):
                 self._taken_back = (self._windows[-1][0], self._counts[0], count)
@@ -122,6 +133,20 @@ class Burstiness:
         single = excess_dispersion(dispersion, window_s, SINGLE_Z)
         self._single = max(single, 1.0 + MEMORY * (self._single - 1.0))
         self.value = min(max(pooled_excess, self._single, 1.0), 50.0)
+
+    def _peak(self, rate: float, dispersion: float, busiest: float | None) -> float:
+        """A window's busiest slice as a rate: `PEAK_Z` deviations of its slices above its mean, or,
+        where the frontend counts it, the busiest slice itself with `PEAK_Z` deviations of the
+        bunching beyond Poisson within slices (pooled over the last windows). Either may overstate,
+        neither understates, so the smaller counts: a window holding a burst's start reads a
+        dispersion of 30 to 100, five deviations of which put 60 requests/s at 150, while clustered
+        arrivals bunch within their busiest slice (sized at the slice alone, Mooncake conversation
+        x5 fell to 96.1 % SLA)."""
+        by_dispersion = rate + PEAK_Z * math.sqrt(max(dispersion, 1.0) * rate / DISPERSION_SLICE_S)
+        if busiest is None:
+            return by_dispersion
+        bunching = max(0.0, sum(self._within) / len(self._within) - 1.0) if self._within else max(0.0, dispersion - 1.0)
+        return min(by_dispersion, (busiest + PEAK_Z * math.sqrt(bunching * busiest)) / DISPERSION_SLICE_S)
 
     def _level_held(self, count: float, window_s: float) -> None:
         """A reading taken back stands again if `count` fell back past half way to the level before."""

@@ -156,8 +156,10 @@ class ThroughputPropose(ProposePlugin):
             peak = self.arrivals.peak_rate
             if mix.burstiness > 1.0 and peak is not None:
                 # Never more than the busiest slice seen (or the rate sized for, if higher) needs as
-                # Poisson arrivals: the dispersion is not counted twice, as a rate and as bunching.
-                ceiling = self._queue_aware(max(rate, peak), replace(mix, burstiness=1.0), tighten)
+                # Poisson arrivals: the dispersion is not counted twice, as a rate and as bunching. At
+                # the targets themselves, even for the hysteresis's tighter sizing: what the busiest
+                # slice needs is held anyway (tightened, a burst's 3P 5D stayed where 2P 4D served it).
+                ceiling = self._queue_aware(max(rate, peak), replace(mix, burstiness=1.0), 1.0)
                 sized = {role: min(n, ceiling[role]) for role, n in sized.items()}
             return sized
         itl_target = s.itl_ms / self.corrections.decode
@@ -348,7 +350,8 @@ class ThroughputPropose(ProposePlugin):
         if traffic.osl_cv is not None:
             self.osl_cv += blend * (min(traffic.osl_cv, 5.0) - self.osl_cv)
         if traffic.arrival_dispersion is not None:
-            self.arrivals.observe(traffic.arrival_dispersion, traffic.window_seconds, traffic.num_requests)
+            self.arrivals.observe(traffic.arrival_dispersion, traffic.window_seconds, traffic.num_requests,
+                                  traffic.busiest_slice_requests, traffic.within_slice_dispersion)  # fmt: skip
 
     def propose(self, ctx: TickContext) -> ProposeResult:
         s = self.settings

@@ -124,7 +124,7 @@ class ReplicaCount(_message.Message):
     def __init__(self, role: _Optional[_Union[Role, str]] = ..., ready: _Optional[int] = ..., expected: _Optional[int] = ...) -> None: ...
 
 class TrafficObservation(_message.Message):
-    __slots__ = ("window_seconds", "num_requests", "mean_isl", "mean_osl", "mean_ttft_ms", "mean_itl_ms", "isl_cv", "osl_cv", "arrival_dispersion", "recent_window_seconds", "recent_num_requests")
+    __slots__ = ("window_seconds", "num_requests", "mean_isl", "mean_osl", "mean_ttft_ms", "mean_itl_ms", "isl_cv", "osl_cv", "arrival_dispersion", "recent_window_seconds", "recent_num_requests", "busiest_slice_requests", "within_slice_dispersion")
     WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     NUM_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     MEAN_ISL_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +136,8 @@ class TrafficObservation(_message.Message):
     ARRIVAL_DISPERSION_FIELD_NUMBER: _ClassVar[int]
     RECENT_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     RECENT_NUM_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    BUSIEST_SLICE_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    WITHIN_SLICE_DISPERSION_FIELD_NUMBER: _ClassVar[int]
     window_seconds: float
     num_requests: float
     mean_isl: float
@@ -147,7 +149,9 @@ class TrafficObservation(_message.Message):
     arrival_dispersion: float
     recent_window_seconds: float
     recent_num_requests: float
-    def __init__(self, window_seconds: _Optional[float] = ..., num_requests: _Optional[float] = ..., mean_isl: _Optional[float] = ..., mean_osl: _Optional[float] = ..., mean_ttft_ms: _Optional[float] = ..., mean_itl_ms: _Optional[float] = ..., isl_cv: _Optional[float] = ..., osl_cv: _Optional[float] = ..., arrival_dispersion: _Optional[float] = ..., recent_window_seconds: _Optional[float] = ..., recent_num_requests: _Optional[float] = ...) -> None: ...
+    busiest_slice_requests: float
+    within_slice_dispersion: float
+    def __init__(self, window_seconds: _Optional[float] = ..., num_requests: _Optional[float] = ..., mean_isl: _Optional[float] = ..., mean_osl: _Optional[float] = ..., mean_ttft_ms: _Optional[float] = ..., mean_itl_ms: _Optional[float] = ..., isl_cv: _Optional[float] = ..., osl_cv: _Optional[float] = ..., arrival_dispersion: _Optional[float] = ..., recent_window_seconds: _Optional[float] = ..., recent_num_requests: _Optional[float] = ..., busiest_slice_requests: _Optional[float] = ..., within_slice_dispersion: _Optional[float] = ...) -> None: ...
 
 class WorkerLoad(_message.Message):
     __slots__ = ("worker_id", "role", "queued_prefill_requests", "queued_prefill_tokens", "scheduled_kv_tokens", "queued_kv_tokens", "max_kv_tokens", "running_requests", "forward_pass_ms", "recent_ttft_ms", "recent_itl_ms", "missing", "forward_pass_tokens")
