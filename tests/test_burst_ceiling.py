@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from test_horizon_sizing import PERF, D, P
 
 from planner.sim.cluster import SimCluster, SimSettings
@@ -154,3 +155,19 @@ def test_the_hysteresis_does_not_tighten_what_the_busiest_slice_needs() -> None:
     plugin = proposer_after(bursts_of_chat())
     count = max(count for _, count, _, _ in bursts_of_chat())
     assert plugin.size(count, 1100, 250, tighten=0.9) == plugin.size(count, 1100, 250)
+
+
+def test_on_bursty_arrivals_the_margin_lifts_the_forecast_no_higher_than_the_busiest_slice() -> None:
+    plugin = proposer_after(bursts_of_chat())
+    plugin.margin = 5000.0
+    assert plugin.arrivals.peak_rate is not None
+    busiest = plugin.arrivals.peak_rate * 60.0
+    assert 3000.0 < busiest < 5000.0
+    # A forecast beyond the busiest slice is the forecast's to make: the margin adds nothing to it.
+    assert plugin._margined([300.0, 2000.0, 6000.0]) == pytest.approx([busiest, busiest, 6000.0])
+
+
+def test_on_poisson_arrivals_the_busiest_slice_does_not_bound_the_margin() -> None:
+    plugin = proposer_after([(1.0, 1200.0, 220.0, 1.0)] * 10)
+    plugin.margin = 5000.0
+    assert plugin._margined([1200.0]) == [6200.0]  # forecasts not yet proven keep their whole margin
