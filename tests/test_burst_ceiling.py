@@ -11,7 +11,13 @@ from planner.sim.cluster import SimCluster, SimSettings
 from planner.sim.scenarios import on_off
 from planner.sim.signals import FrontendWindow
 from planner_plugins.propose import SizingSettings, ThroughputPropose
-from planner_plugins.propose.burstiness import PEAK_WINDOWS, PEAK_Z, Burstiness
+from planner_plugins.propose.burstiness import (
+    PEAK_WINDOWS,
+    PEAK_Z,
+    POOLED_Z,
+    Burstiness,
+    poisson_dispersion_quantile,
+)
 from planner_plugins.traces import poisson_trace
 
 TTFT_MS, ITL_MS = 250.0, 15.0  # the conversation mix's tight targets
@@ -133,7 +139,9 @@ def test_a_window_holding_two_levels_peaks_at_its_busiest_slice_where_the_fronte
 def test_bunching_within_slices_raises_the_peak_above_the_busiest_slice() -> None:
     reading = Burstiness()
     reading.observe(3.0, 60.0, 1000.0, busiest=150.0, within=3.0)
-    assert reading.peak_rate == (150.0 + PEAK_Z * math.sqrt(2.0 * 150.0)) / 10.0
+    # Six slices of five 2 s counts: 24 degrees of freedom, whose Poisson noise is discounted.
+    beyond_poisson = 3.0 - poisson_dispersion_quantile(24.0, POOLED_Z)
+    assert reading.peak_rate == (150.0 + PEAK_Z * math.sqrt(beyond_poisson * 150.0)) / 10.0
 
 
 def test_the_busiest_slice_never_reads_above_the_dispersions_peak() -> None:
@@ -171,3 +179,10 @@ def test_on_poisson_arrivals_the_busiest_slice_does_not_bound_the_margin() -> No
     plugin = proposer_after([(1.0, 1200.0, 220.0, 1.0)] * 10)
     plugin.margin = 5000.0
     assert plugin._margined([1200.0]) == [6200.0]  # forecasts not yet proven keep their whole margin
+
+
+def test_poisson_noise_in_the_bunching_within_slices_adds_nothing_to_the_busiest_slice() -> None:
+    reading = Burstiness()
+    for _ in range(10):
+        reading.observe(1.0, 60.0, 3600.0, busiest=640.0, within=1.1)  # Poisson slices read 1.1 by chance
+    assert reading.peak_rate == 64.0
