@@ -5,14 +5,31 @@ from __future__ import annotations
 import pytest
 from test_horizon_sizing import observed_tick, prefill_target, proposer, tick
 
+from planner_plugins.propose import ThroughputPropose
 from planner_plugins.propose.forecast_errors import UNPROVEN_MISS, ForecastErrors
+from planner_sdk import TickContext
 
 
 def after_a_jump(path: tuple[float, ...], forecast_before: float = 300.0, dispersion: float | None = 1.0) -> int:
     """Prefill asked for once the count jumped from 300 to 1200, given the forecasts made before and now."""
+    return prefill_target(*jumped(path, forecast_before, dispersion))
+
+
+def jumped(
+    path: tuple[float, ...], forecast_before: float = 300.0, dispersion: float | None = 1.0
+) -> tuple[ThroughputPropose, TickContext]:
+    """A proposer that saw 300 requests a minute, and the tick at which the count jumped to 1200."""
     plugin = proposer()
     plugin.propose(observed_tick((forecast_before,) * 3, 300.0, 0.0, dispersion))
-    return prefill_target(plugin, observed_tick(path, 1200.0, 60.0, dispersion))
+    return plugin, observed_tick(path, 1200.0, 60.0, dispersion)
+
+
+def load_sized_after_a_jump(path: tuple[float, ...], dispersion: float) -> float:
+    """The load (requests a minute) the fleet asked for once the count jumped is sized for."""
+    plugin, ctx = jumped(path, dispersion=dispersion)
+    plugin.propose(ctx)
+    assert plugin.planned is not None
+    return plugin.planned[1]
 
 
 def test_on_smooth_traffic_a_count_far_beyond_its_forecast_is_sized_as_a_new_level() -> None:
@@ -23,9 +40,9 @@ def test_on_smooth_traffic_a_count_far_beyond_its_forecast_is_sized_as_a_new_lev
 
 
 def test_on_bursty_traffic_a_count_beyond_its_forecast_is_left_to_the_forecasts() -> None:
-    # (Far burstier, both are sized for the busiest slice the windows showed: see test_burst_ceiling.)
+    # (The fleets both loads ask for are bounded by the busiest slice the windows showed: see test_burst_ceiling.)
     lagging, at_the_new_level = (700.0,) * 3, (1200.0,) * 3
-    assert after_a_jump(lagging, dispersion=5.0) < after_a_jump(at_the_new_level, dispersion=5.0)
+    assert load_sized_after_a_jump(lagging, 5.0) < load_sized_after_a_jump(at_the_new_level, 5.0)
 
 
 def test_without_a_dispersion_reading_a_count_far_beyond_its_forecast_is_still_sized_as_a_new_level() -> None:
