@@ -1,6 +1,7 @@
 """One scenario row, interval by interval: where a policy meets and misses its targets, and why.
 
     python benchmarks/minutes.py --scenario NAME [--target tight|loose] [--policy static|dynamo|planner]
+    python benchmarks/minutes.py --variant NAME [--target tight|loose] [--policy ...]
     python benchmarks/minutes.py --trace NAME [--itl MS] [--policy ...]
                                  [--interval S] [--startup S] [--misses-only]
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from planner.sim.breakdown import Breakdown, interval_breakdown
 from planner.sim.compare import POLICIES, policy_setup
-from planner.sim.scenarios import SCENARIOS
+from planner.sim.scenarios import SCENARIOS, VARIANTS
 
 sys.path.insert(0, str(Path(__file__).parent))
 from replay import TARGETS  # the shared traces and their targets
@@ -28,9 +29,10 @@ MARGIN = re.compile(r"with (\d+) more for forecast misses")
 
 
 def breakdown(args: argparse.Namespace) -> tuple[str, Breakdown, float]:
-    if args.scenario:
-        ttft, itl = getattr(SCENARIOS[args.scenario].mix, args.target)
-        label, trace = f"{args.scenario} ({args.target})", row_trace(f"scenario:{args.scenario}", 1.0)
+    if args.scenario or args.variant:
+        kind, name = ("scenario", args.scenario) if args.scenario else ("variant", args.variant)
+        ttft, itl = getattr((SCENARIOS if args.scenario else VARIANTS)[name].mix, args.target)
+        label, trace = f"{name} ({args.target})", row_trace(f"{kind}:{name}", 1.0)
     else:
         _, scale, ttft, itl = TARGETS[args.trace]
         label, trace, itl = f"{args.trace} x{scale:g}", row_trace(f"shared:{args.trace}", scale), args.itl or itl
@@ -43,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--scenario", choices=sorted(SCENARIOS))
+    source.add_argument("--variant", choices=sorted(VARIANTS), help="a row of `benchmarks/scenarios.py --variants`")
     source.add_argument("--trace", choices=sorted(TARGETS))
     parser.add_argument("--target", choices=["tight", "loose"], default="tight")
     parser.add_argument("--itl", type=float, help="ITL target (ms) for --trace instead of replay.py's")

@@ -2,12 +2,14 @@
 
     python benchmarks/scenarios.py [--scenario NAME ...] [--target tight|loose] [--no-shared]
                                    [--peak-scale X] [--interval S] [--startup S] [--jobs N] [--json OUT]
-                                   [--policy static|dynamo|planner ...]
+                                   [--policy static|dynamo|planner ...] [--variants]
 
 Each scenario (planner/sim/scenarios.py: steady, steps, a ramp, periodic loads of 5 to 60 minutes,
 on-off bursts, decode-heavy and prefill-heavy mixes) runs at a tight target (close to what one H200
 engine does at all) and a loose one; then the shared traces at benchmarks/replay.py's targets and
-Mooncake conversation at ITL 30 ms. Three policies run on the simulated deployment (bundled H200
+Mooncake conversation at ITL 30 ms. `--variants` runs the same kinds of traffic at other periods,
+ratios, mixes and burst lengths instead (VARIANTS; no shared traces): the check that a change tuned on
+the suite holds beyond it. Three policies run on the simulated deployment (bundled H200
 profile, 120 s engine start-up, 60 s interval): a static peak fleet, Dynamo-style, and the planner
 with only the targets set. The last column names the targets a row misses:
   SLA >= 99 % at <= 1.15 x the oracle's GPU-hours (bursts shorter than a start-up: <= 0.6 x static);
@@ -28,7 +30,7 @@ from typing import Any
 
 from planner.errors import PlannerError
 from planner.sim.compare import POLICIES, Comparison, compare_policies, judge
-from planner.sim.scenarios import SCENARIOS, ScenarioError, scenario_trace
+from planner.sim.scenarios import SCENARIOS, VARIANTS, ScenarioError, scenario_trace
 from planner_plugins.traces import Trace, load_trace, scale_rate
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -42,14 +44,17 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
     jobs: list[Job] = []
     # The checks are the planner's: it always runs, beside whichever others are asked for.
     policies = tuple(p for p in POLICIES if p in (args.policy or POLICIES) or p == "planner")
-    for name in args.scenario or list(SCENARIOS):
-        scenario = SCENARIOS[name]
+    kind, scenarios = ("variant", VARIANTS) if args.variants else ("scenario", SCENARIOS)
+    for name in args.scenario or list(scenarios):
+        if name not in scenarios:
+            raise ScenarioError(f"--scenario {name!r} is not one of {', '.join(sorted(scenarios))}")
+        scenario = scenarios[name]
         for target in args.target or ["tight", "loose"]:
             ttft, itl = getattr(scenario.mix, target)
             label = f"{name} ({target})"
-            jobs.append((label, f"scenario:{name}", args.peak_scale, ttft, itl, args.interval, args.startup,
+            jobs.append((label, f"{kind}:{name}", args.peak_scale, ttft, itl, args.interval, args.startup,
                          scenario.bursts, policies))  # fmt: skip
-    if not args.no_shared and not args.scenario:
+    if not args.no_shared and not args.scenario and not args.variants:
         for name, (_, scale, ttft, itl) in sorted(TARGETS.items()):
             bursts = name == "azure_code"  # its spikes last seconds: shorter than any start-up
             jobs.append((f"{name} x{scale:g}", f"shared:{name}", scale, ttft, itl, args.interval, args.startup, bursts,
@@ -61,11 +66,11 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
 
 
 def row_trace(source: str, scale: float) -> Trace:
-    """The traffic of a row: `scenario:NAME` at `scale` times its peak rate, or `shared:NAME` at
-    `scale` times its rate."""
+    """The traffic of a row: `scenario:NAME` or `variant:NAME` at `scale` times its peak rate, or
+    `shared:NAME` at `scale` times its rate."""
     kind, name = source.split(":", 1)
-    if kind == "scenario":
-        scenario = SCENARIOS[name]
+    if kind in ("scenario", "variant"):
+        scenario = (SCENARIOS if kind == "scenario" else VARIANTS)[name]
         return scenario_trace(replace(scenario, peak_rate=scenario.peak_rate * scale))
     return scale_rate(load_trace(TARGETS[name][0]), scale)
 
@@ -98,7 +103,17 @@ HEADER = (
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), help="default: all")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help=f"default: all; one of {', '.join(SCENARIOS)} (with --variants: {', '.join(VARIANTS)})",
+    )
+    parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="the suite's kinds of traffic at other periods, ratios, mixes and burst lengths",
+    )
     parser.add_argument("--target", action="append", choices=["tight", "loose"], help="default: both")
     parser.add_argument("--no-shared", action="store_true", help="skip the shared traces")
     parser.add_argument("--peak-scale", type=float, default=1.0, help="multiply every scenario's peak rate")
@@ -116,7 +131,11 @@ def main() -> int:
         if not value >= low:
             print(f"scenarios: {flag}={value!r} must be >= {low:g}", file=sys.stderr)
             return 2
-    jobs = _jobs(args)
+    try:
+        jobs = _jobs(args)
+    except ScenarioError as exc:
+        print(f"scenarios: {exc}", file=sys.stderr)
+        return 2
     print(HEADER)
     print("-" * len(HEADER))
     comparisons: list[Comparison] = []

@@ -11,18 +11,35 @@ import pytest
 
 from planner.config import PlannerConfig
 from planner.sim.compare import compare_policies, judge
-from planner.sim.scenarios import SCENARIOS, ScenarioError, on_off, periodic, ramp, scenario_trace, steps
+from planner.sim.scenarios import (
+    SCENARIOS,
+    VARIANTS,
+    ScenarioError,
+    on_off,
+    periodic,
+    ramp,
+    scenario_trace,
+    steps,
+)
 from planner_plugins.traces import iter_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_scenario_generates_a_seeded_trace_of_its_duration() -> None:
-    for scenario in SCENARIOS.values():
+    for scenario in [*SCENARIOS.values(), *VARIANTS.values()]:
         short = replace(scenario, duration_s=600.0)
         trace = scenario_trace(short, seed=3)
         assert trace.requests == scenario_trace(short, seed=3).requests
         assert 0 < trace.duration <= 600.0
+
+
+def test_the_variants_are_the_suites_kinds_of_traffic_under_other_names() -> None:
+    assert not set(VARIANTS) & set(SCENARIOS)
+    kinds = ("periodic", "steps", "ramp", "steady", "on_off")
+    assert all(any(name.startswith(kind) for name in VARIANTS) for kind in kinds)
+    assert {s.mix.name for s in VARIANTS.values()} == {s.mix.name for s in SCENARIOS.values()}
+    assert all(s.bursts == s.name.startswith("on_off") for s in VARIANTS.values())
 
 
 def test_a_periodic_load_swings_between_its_trough_and_peak() -> None:
@@ -102,6 +119,15 @@ def test_the_scenario_benchmark_refuses_bad_parameters() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "--peak-scale=0.0 must be >= 0.001" in result.stderr
+
+
+def test_the_scenario_benchmark_names_the_variants_when_asked_for_one_it_lacks() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scenarios.py"), "--variants", "--scenario", "steady"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--scenario 'steady' is not one of on_off_45s_chat" in result.stderr
 
 
 def test_the_interval_breakdown_adds_up_to_the_replays_attainment_beside_the_oracles_fleet() -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "Scenario",
     "MIXES",
     "SCENARIOS",
+    "VARIANTS",
     "steady",
     "steps",
     "ramp",
@@ -143,3 +144,25 @@ def _suite() -> list[Scenario]:
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in _suite()}
+
+
+def _variants() -> list[Scenario]:
+    """The suite's kinds of traffic at other periods, ratios, mixes and burst lengths: what decisions
+    tuned on the suite are checked against before they are trusted on traffic nobody has."""
+    hour = 3600.0
+    chat, long, decode, prefill = (MIXES[m] for m in ("conversation", "long_prompt", "decode_heavy", "prefill_heavy"))
+    return [
+        Scenario("periodic_7min_long", periodic(420.0, 5.0), 20.0, long),
+        Scenario("periodic_12min_long", periodic(720.0, 3.0), 30.0, long),
+        Scenario("periodic_15min_chat", periodic(900.0, 8.0), 40.0, chat),
+        Scenario("periodic_20min_decode", periodic(1200.0, 15.0), 16.0, decode),
+        Scenario("periodic_45min_prefill", periodic(2700.0, 4.0), 4.0, prefill),
+        Scenario("steps_chat", steps(hour, 3.0), 40.0, chat),
+        Scenario("ramp_long", ramp(hour, 6.0), 24.0, long),
+        Scenario("steady_prefill", steady(), 3.0, prefill),
+        Scenario("on_off_45s_chat", on_off(45.0, 450.0, 10.0), 60.0, chat, bursts=True),
+        Scenario("on_off_90s_long", on_off(90.0, 600.0, 6.0), 20.0, long, bursts=True),
+    ]
+
+
+VARIANTS: dict[str, Scenario] = {s.name: s for s in _variants()}
