@@ -112,22 +112,23 @@ def test_the_planner_policy_is_what_a_newcomer_writes() -> None:
     assert planner.queue_aware_quantile == PlannerConfig().queue_aware_quantile
 
 
-def test_the_scenario_benchmark_refuses_bad_parameters() -> None:
+def refused_by_the_benchmark(*args: str) -> str:
+    """What `benchmarks/scenarios.py` says on stderr when it refuses `args` (exit status 2)."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "scenarios.py"), "--peak-scale", "0", "--no-shared"],
+        [sys.executable, str(ROOT / "benchmarks" / "scenarios.py"), *args],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 2
-    assert "--peak-scale=0.0 must be >= 0.001" in result.stderr
+    return result.stderr
+
+
+def test_the_scenario_benchmark_refuses_bad_parameters() -> None:
+    assert "--peak-scale=0.0 must be >= 0.001" in refused_by_the_benchmark("--peak-scale", "0", "--no-shared")
 
 
 def test_the_scenario_benchmark_names_the_variants_when_asked_for_one_it_lacks() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "scenarios.py"), "--variants", "--scenario", "steady"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 2
-    assert "--scenario 'steady' is not one of on_off_45s_chat" in result.stderr
+    stderr = refused_by_the_benchmark("--variants", "--scenario", "steady")
+    assert "--scenario 'steady' is not one of on_off_45s_chat" in stderr
 
 
 def test_the_interval_breakdown_adds_up_to_the_replays_attainment_beside_the_oracles_fleet() -> None:
