@@ -31,7 +31,7 @@ from .backlog import (
 from .burstiness import Burstiness, bursty_share
 from .decode_context import DecodeContext
 from .dynamo_sizing import MIN_REQUESTS_FOR_CORRECTION, Corrections, dynamo_decode, dynamo_prefill
-from .forecast_errors import LEVEL_SHIFT_Z, ForecastErrors
+from .forecast_errors import ForecastErrors
 from .queueing import normal_quantile
 from .sizing import (
     LengthMix,
@@ -235,33 +235,6 @@ class ThroughputPropose(ProposePlugin):
         cost them 2 to 4 points of SLA; on smooth ones it cost 0.03 to 0.07 x the oracle)."""
         return self.settings.hysteresis * self._bursty_share()
 
-    def _at_least_the_new_level(self, now: float, path: list[float]) -> list[float]:
-        """On smooth arrivals, a count far beyond the noise of the count before it, of the forecast
-        made for it and of the forecast now made for the next interval, is a new level, not a fluke.
-
-        - The path is held at least at it: forecasters that average the past need another interval
-          or two to trust it, and that is an interval more caught short (a step up measured: SLA
-          84.8 -> 90.2 %).
-        - The misses of the forecasts made before it, which could not have seen it, are what the
-          path now sizes for: they are forgiven. (Counted again as a margin, they held 6P where 4P
-          served a fourfold step.)
-
-        A trend forecaster that already reaches the count takes it for a rise, and its lag on the
-        rise so far stays in the margin. So does a count above forecasts of a fall but not above the
-        count before: that is a turn, where forecasts that ran on keep missing. Bursty arrivals
-        make such counts by chance; between the two, the floor and the forgiving are blended by how
-        bursty the traffic reads."""
-        level, before, surprise = self.errors.last_count, self.errors.count_before, self.errors.surprise
-        trust = 1.0 - bursty_share(self.burstiness)
-        if level is None or before is None or surprise is None or trust <= 0.0:
-            return path
-        rise = min(surprise, level - path[0], level - before)
-        if rise <= LEVEL_SHIFT_Z * math.sqrt(max(level - surprise, path[0], before, 1.0)):
-            return path
-        # Unread arrivals get the floor but keep their misses: they err towards capacity both ways.
-        self.errors.forgive(now - self.settings.interval_s / 2, self._bursty_share())
-        return [n + trust * max(0.0, level - n) for n in path]
-
     def _horizon_targets(self, ctx: TickContext, num: float, isl: float, osl: float,
                          current: Mapping[Role, int]) -> tuple[dict[Role, int], dict[Role, int]]:  # fmt: skip
         """The decision's targets, and what of them the stabilisation window keeps."""
@@ -269,7 +242,9 @@ class ThroughputPropose(ProposePlugin):
         first, last = self.horizon()
         forecast = ctx.predictions.requests_ahead(last) or [num]
         self.errors.remember(ctx.now, forecast)
-        path = self._at_least_the_new_level(ctx.now, forecast)
+        # Unread arrivals get the floor but keep their misses: they err towards capacity both ways.
+        trust = 1.0 - bursty_share(self.burstiness)
+        path = self.errors.at_least_the_new_level(ctx.now, forecast, trust, self._bursty_share())
         level = self.errors.last_count
         rise = forecast[min(first, len(forecast)) - 1] - level if level is not None else 0.0
         self.margin = self.errors.margin(self.burstiness, rise)
