@@ -18,7 +18,7 @@ from planner_plugins.predict.predictors import (
     DriftPredictor,
     EnsemblePredictor,
     KalmanPredictor,
-    SeasonalNaivePredictor,
+    SeasonalMeanPredictor,
     damped_steps,
     detect_period,
 )
@@ -334,7 +334,7 @@ def test_a_period_is_found_only_when_the_series_repeats() -> None:
 
 
 def test_the_seasonal_member_repeats_the_last_cycle_ahead() -> None:
-    seasonal = SeasonalNaivePredictor()
+    seasonal = SeasonalMeanPredictor()
     cycle = [1.0, 5.0, 9.0, 5.0]
     for value in cycle * 4:
         seasonal.observe(value)
@@ -342,8 +342,26 @@ def test_the_seasonal_member_repeats_the_last_cycle_ahead() -> None:
     assert seasonal.forecast_ahead(6) == [1.0, 5.0, 9.0, 5.0, 1.0, 5.0]
 
 
+def seasonal_after_four_cycles(cycles: int) -> SeasonalMeanPredictor:
+    seasonal = SeasonalMeanPredictor(cycles=cycles)
+    for level in (0.0, 0.3, 0.6, 0.9):  # one cycle at four levels, as noise would move it
+        for value in (1.0, 5.0, 9.0, 5.0):
+            seasonal.observe(value + level)
+    return seasonal
+
+
+def test_the_seasonal_member_averages_each_phase_over_the_last_cycles() -> None:
+    seasonal = seasonal_after_four_cycles(cycles=3)
+    assert seasonal.period == 4
+    assert seasonal.forecast_ahead(5) == pytest.approx([1.6, 5.6, 9.6, 5.6, 1.6])  # the first cycle is too old
+
+
+def test_the_seasonal_member_averages_as_many_cycles_as_the_history_holds() -> None:
+    assert seasonal_after_four_cycles(cycles=10).forecast_ahead(1) == pytest.approx([1.45])
+
+
 def test_the_ensemble_blends_its_members_paths() -> None:
-    ensemble = EnsemblePredictor([DriftPredictor(1, damping=1.0), SeasonalNaivePredictor()])
+    ensemble = EnsemblePredictor([DriftPredictor(1, damping=1.0), SeasonalMeanPredictor()])
     for value in (1.0, 2.0, 3.0):
         ensemble.observe(value)
     assert ensemble.forecast_ahead(2) == [4.0, 5.0]  # the seasonal member sits out: no period yet

@@ -25,7 +25,7 @@ from .predictors import (
     KalmanPredictor,
     MovingAveragePredictor,
     Predictor,
-    SeasonalNaivePredictor,
+    SeasonalMeanPredictor,
 )
 from .statistical import ArimaPredictor, ProphetPredictor
 
@@ -71,7 +71,7 @@ def make_predictor(name: str, settings: Mapping[str, Any], interval_s: float) ->
             (ExponentialSmoothingPredictor(0.3), 5),
             (kalman_member, kalman_member.min_points),
             (DriftPredictor(2), 4),
-            (SeasonalNaivePredictor(), 0),  # sits out until the series shows a period
+            (SeasonalMeanPredictor(), 0),  # sits out until the series shows a period
         ]
         return EnsemblePredictor([m for m, _ in members], joins_after=[after for _, after in members])
     raise ValueError(f"load_predictor {name!r}: expected one of {', '.join(PREDICTORS)}")

@@ -16,7 +16,7 @@ __all__ = [
     "damped_steps",
     "KalmanPredictor",
     "EnsemblePredictor",
-    "SeasonalNaivePredictor",
+    "SeasonalMeanPredictor",
     "detect_period",
 ]
 
@@ -319,13 +319,23 @@ def detect_period(values: list[float], min_lag: int = 3, min_cycles: float = 2.0
     return best
 
 
-class SeasonalNaivePredictor:
-    """The value one period ago, once the history shows a period (see `detect_period`); until then
-    it has no forecast and sits out of an ensemble. The period is re-detected every `period` steps."""
+class SeasonalMeanPredictor:
+    """Once the history shows a period (see `detect_period`), each step ahead is the mean of the
+    values at the same phase of the last `cycles` cycles (as many as the history holds); until
+    then it has no forecast and sits out of an ensemble. The period is re-detected every `period`
+    steps.
 
-    def __init__(self, max_history: int = 240) -> None:
-        self.name = "seasonal_naive"
+    One cycle's value alone (seasonal naive) carries that count's Poisson noise into every forecast
+    made from it, and a forecast a deviation low sized a periodic load's rise an engine short
+    (periodic 7 min of long prompts, loose: SLA 88.9 -> 90.2 % at 1.32 -> 1.30 x the oracle with
+    three cycles; periodic 5 min 94.0 -> 94.4 %)."""
+
+    def __init__(self, max_history: int = 240, cycles: int = 3) -> None:
+        if cycles < 1:
+            raise ValueError(f"seasonal cycles={cycles} must be >= 1")
+        self.name = "seasonal_mean"
         self.note: str | None = None
+        self.cycles = cycles
         self._values: deque[float] = deque(maxlen=max_history)
         self.period: int | None = None
         self._since_detect = 0
@@ -346,5 +356,10 @@ class SeasonalNaivePredictor:
         if period is None or len(self._values) < period:
             return None
         values = self._values
-        # Step h ahead repeats the value (h mod period) steps into the last whole cycle.
-        return [values[len(values) - period + (h - 1) % period] for h in range(1, steps + 1)]
+        path = []
+        for h in range(1, steps + 1):
+            # Step h ahead is (h mod period) steps into the last whole cycle, and the cycles before it.
+            last = len(values) - period + (h - 1) % period
+            same_phase = [values[i] for i in range(last, max(-1, last - self.cycles * period), -period)]
+            path.append(sum(same_phase) / len(same_phase))
+        return path
