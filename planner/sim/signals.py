@@ -88,6 +88,7 @@ class FrontendWindow:
         log = self.cluster.log
         ttft = log.ttft.mean_between(start, end)
         itl = log.itl.mean_between(start, end)
+        slices = self._counts(start, end, DISPERSION_SLICE_S) if self.dispersion else None
         return TrafficObservation(
             window_seconds=end - start,
             num_requests=float(count),
@@ -97,9 +98,9 @@ class FrontendWindow:
             mean_itl_ms=None if itl is None else itl * 1000.0,
             isl_cv=self._cv(isl, arrivals.total(arrivals.ISL_SQ, lo, hi), count),
             osl_cv=self._cv(osl, arrivals.total(arrivals.OSL_SQ, lo, hi), count),
-            arrival_dispersion=self._dispersion(start, end) if self.dispersion else None,
-            busiest_slice_requests=self._busiest(start, end) if self.dispersion else None,
-            within_slice_dispersion=self._within_slices(start, end) if self.dispersion else None,
+            arrival_dispersion=_dispersion(slices) if slices is not None else None,
+            busiest_slice_requests=float(max(slices)) if slices else None,
+            within_slice_dispersion=self._within_slices(start, end) if slices is not None else None,
             recent_window_seconds=recent,
             recent_num_requests=None if recent is None else float(hi - arrivals.span(end - recent, end)[0]),
         )
@@ -111,11 +112,6 @@ class FrontendWindow:
             bisect.bisect_right(times, end - i * slice_s) - bisect.bisect_right(times, end - (i + 1) * slice_s)
             for i in range(int((end - start) // slice_s))
         ]
-
-    def _busiest(self, start: float, end: float) -> float | None:
-        """The most arrivals in one slice of the window (None: shorter than a slice)."""
-        counts = self._counts(start, end, DISPERSION_SLICE_S)
-        return float(max(counts)) if counts else None
 
     def _within_slices(self, start: float, end: float) -> float | None:
         """The median over the window's busy slices of the variance over mean of their arrivals per
@@ -129,22 +125,22 @@ class FrontendWindow:
                 readings.append(sum((c - mean) ** 2 for c in counts) / (len(counts) - 1) / mean)
         return sorted(readings)[len(readings) // 2] if readings else None
 
-    def _dispersion(self, start: float, end: float, slice_s: float = DISPERSION_SLICE_S) -> float | None:
-        """Variance over mean of arrivals per `slice_s` within the window, around its linear trend
-        (None: too short or idle)."""
-        counts = self._counts(start, end, slice_s)
-        slices = len(counts)
-        if slices < 3:
-            return None
-        mean = sum(counts) / slices
-        if mean <= 0:
-            return None
-        # Around the window's linear trend: a rate that rises within the window is not a burst.
-        centre = (slices - 1) / 2
-        spread = sum((i - centre) ** 2 for i in range(slices))
-        slope = sum((i - centre) * (c - mean) for i, c in enumerate(counts)) / spread
-        residual = sum((c - mean - slope * (i - centre)) ** 2 for i, c in enumerate(counts))
-        return residual / (slices - 2) / mean
+
+def _dispersion(counts: list[int]) -> float | None:
+    """Variance over mean of a window's arrivals per slice, around its linear trend (None: too
+    short or idle)."""
+    slices = len(counts)
+    if slices < 3:
+        return None
+    mean = sum(counts) / slices
+    if mean <= 0:
+        return None
+    # Around the window's linear trend: a rate that rises within the window is not a burst.
+    centre = (slices - 1) / 2
+    spread = sum((i - centre) ** 2 for i in range(slices))
+    slope = sum((i - centre) * (c - mean) for i, c in enumerate(counts)) / spread
+    residual = sum((c - mean - slope * (i - centre)) ** 2 for i, c in enumerate(counts))
+    return residual / (slices - 2) / mean
 
 
 class SimObserve(ObservePlugin):
