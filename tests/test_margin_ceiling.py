@@ -7,7 +7,7 @@ from test_horizon_sizing import P, observed_tick, prefill_target, proposer
 from planner_plugins.propose import ThroughputPropose
 from planner_plugins.propose.forecast_errors import PEAK_HEADROOM
 
-BUSY, FORECAST = 800.0, 400.0  # requests a minute, and what the forecasts kept saying
+BUSY, FORECAST = 800.0, 200.0  # requests a minute, and what the forecasts kept saying
 
 
 def after_misses(dispersion: float | None, minutes: int = 12) -> tuple[ThroughputPropose, int]:

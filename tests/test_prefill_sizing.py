@@ -1,4 +1,5 @@
-"""Prefill sizing for long prompts: a request's TTFT is its wait plus its own pass and KV transfer."""
+"""Prefill sizing for long prompts: a request's TTFT is its wait plus its own pass (shared with the prompts
+queued beside it, if it waited) and KV transfer."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ import math
 import pytest
 from test_horizon_sizing import PERF, TRANSFER, Z99, simulated_p99
 
+from planner_plugins.propose import prefill_sizing
+from planner_plugins.propose.prefill_sizing import (
+    _OwnTime,
+    _packed_tokens,
+    _service_s,
+    prefill_engines,
+    prefill_ttft_quantile_ms,
+)
 from planner_plugins.propose.queueing import normal_quantile, wait_at_quantile
-from planner_plugins.propose.sizing import LengthMix, _service_s, prefill_engines, prefill_ttft_quantile_ms
+from planner_plugins.propose.sizing import LengthMix
 
 LONG = LengthMix(16000, 120, 0.5, 0.5)
 
@@ -53,3 +62,43 @@ def test_own_time_quantiles_follow_the_prompt_lengths_lognormal() -> None:
     long_speed = PERF.prefill.engine_throughput(PERF.prefill.max_isl)
     assert idle == pytest.approx(LONG.isl_quantile(Z99) / long_speed * 1000 + PERF.prefill.batch_ms(1.0))
     assert LONG.isl_quantile(normal_quantile(0.5)) < LONG.isl < LONG.isl_quantile(Z99)
+
+
+def test_a_prompt_that_waited_is_done_when_the_pass_it_shares_is() -> None:
+    mix = LengthMix(8000, 200, 0.5, 0.5)
+    own = _OwnTime(PERF, mix, TRANSFER)
+    alone, packed = own.points(), own.packed_points(PERF, 4000.0)
+    assert all(p >= a for a, p in zip(alone, packed, strict=True))
+    median = len(own.lengths) // 2
+    length = own.lengths[median]
+    shared = (PERF.prefill.batch_ms(length + 4000.0) + TRANSFER * length) / 1000
+    assert packed[median] == pytest.approx(shared)
+
+
+def test_a_prompt_longer_than_the_longest_pass_runs_alone_even_after_a_wait() -> None:
+    own = _OwnTime(PERF, LONG, TRANSFER)
+    longest = [i for i, length in enumerate(own.lengths) if length >= PERF.prefill.max_isl]
+    assert longest
+    alone, packed = own.points(), own.packed_points(PERF, 4000.0)
+    assert all(packed[i] == alone[i] for i in longest)
+
+
+def test_the_prompts_sharing_a_waiting_prompts_pass_grow_with_the_rate_up_to_the_longest_pass() -> None:
+    mix = LengthMix(8000, 200, 0.5, 0.5)
+    shared = [_packed_tokens(PERF, rate, mix) for rate in (0.0, 1.0, 3.0, 50.0)]
+    assert shared[0] == 0.0
+    assert shared[0] < shared[1] < shared[2] <= shared[3]
+    assert shared[3] == pytest.approx(PERF.prefill.max_isl - mix.isl)
+
+
+def test_near_capacity_four_engines_of_8k_prompts_read_within_a_tenth_of_the_simulated_p99() -> None:
+    mix, rate, engines = LengthMix(8000, 200, 0.5, 0.5), 18.0, 4
+    simulated = simulated_p99(8000, 200, rate, engines, 8)[0]
+    assert prefill_ttft_quantile_ms(PERF, rate, mix, engines, Z99, TRANSFER) == pytest.approx(simulated, rel=0.1)
+
+
+def test_without_the_shared_pass_four_engines_of_8k_prompts_read_low(monkeypatch: pytest.MonkeyPatch) -> None:
+    mix, rate, engines = LengthMix(8000, 200, 0.5, 0.5), 18.0, 4
+    monkeypatch.setattr(prefill_sizing, "_packed_tokens", lambda perf, per_engine_rate, mix: 0.0)
+    simulated = simulated_p99(8000, 200, rate, engines, 8)[0]
+    assert prefill_ttft_quantile_ms(PERF, rate, mix, engines, Z99, TRANSFER) < 0.9 * simulated
