@@ -163,8 +163,10 @@ def _queued_ms(perf: PerfModel, rate: float, mix: LengthMix, engines: int, z: fl
     of `_service_s` that waits (Allen-Cunneen: the arrivals' burstiness as ca^2, the prompt
     lengths' spread as cs^2), then takes its own time. A prompt that waited is prefilled in one pass
     with those that queued beside it (`_packed_tokens`), and its own time is that pass's: 8k prompts
-    pair up near capacity, and each of a pair waits for both (4 engines at 20 req/s read 1104 ms
-    where they served 1514; with the pass, 1352; 2 engines 2017 for 2201, now 2427).
+    pair up near capacity, and each of a pair waits for both. (Poisson arrivals of 8k prompts, p99
+    TTFT read against the simulator's: 4 engines at 20 req/s read 1011 ms where they served 1320,
+    now 1180; at 18 req/s 745 for 864, now 814; 2 engines at 10 req/s 1820 for 1966, now 2121; one
+    engine at 5 req/s, 3510 for 3524, now 4068: alone, it pairs fewer prompts than this says.)
 
     On Poisson-like arrivals wait and own time are independent: the quantile is their sum's,
     P(wait + own > t) = (1 - C) P(alone > t) + C (P(packed > t) + E[exp(-r (t - packed)); packed <= t]),
