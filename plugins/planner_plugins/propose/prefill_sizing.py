@@ -128,14 +128,14 @@ def _service_s(perf: PerfModel, rate: float, mix: LengthMix, engines: int) -> fl
 
     A short prompt packed with others runs at the speed of a pass at least its own length: at best
     the best such speed, but where prompts queue, passes fill up towards the longest the profile
-    covers (short of it by half a prompt on average) and run at that length's speed (below the
-    peak, which is near 7k tokens). So the speed falls from the best to the packed pass's as the
-    chance a prompt waits (Erlang C) grows, by fixed point. (At the best speed alone, 4 engines at
-    20 req/s of 8k prompts read 909 ms where they serve 1270-1344.) A full pass falls short of the
-    longest by anything from nothing to a prompt that did not fit: its speed is averaged over those
-    lengths, not read at the middle one (the profile's speed wiggles by 5 % from one length to the
-    next; read at one, 8k prompts were modelled 2 % faster than they ran, and near capacity the
-    wait's tail reads that tenfold). A long prompt runs alone, at its own length's speed."""
+    covers and run at that speed (below the peak, which is near 7k tokens). So the speed falls from
+    the best to the full pass's as the chance a prompt waits (Erlang C) grows, by fixed point. (At
+    the best speed alone, 4 engines at 20 req/s of 8k prompts read 909 ms where they serve
+    1270-1344.) A full pass falls short of the longest by anything from nothing to a prompt that did
+    not fit: its speed is averaged over those lengths, not read at the middle one (the profile's
+    speed wiggles by 5 % from one length to the next; read at one, 8k prompts were modelled 2 %
+    faster than the simulator's busy share says they ran, and near capacity the wait's tail reads
+    that tenfold). A long prompt runs alone, at its own length's speed."""
     best, full = _pass_speeds(perf.prefill, mix.isl, mix.isl_cv)
     service = best
     for _ in range(8):
