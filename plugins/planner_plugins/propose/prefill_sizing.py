@@ -64,7 +64,11 @@ class _OwnTime:
         self.per_token_s = 1.0 / perf.prefill.engine_throughput(perf.prefill.max_isl) + self.transfer_s
         self.fixed_s = _pass_ms(perf, 1.0) / 1000.0
         self.sigma = math.sqrt(math.log1p(mix.isl_cv**2))
-        self.lengths = [mix.isl_quantile(z) for z in _LENGTH_ZS]
+
+    @functools.cached_property
+    def lengths(self) -> list[float]:
+        """Equal-probability quantiles of the prompt length (only the M/G/c view reads them)."""
+        return [self.mix.isl_quantile(z) for z in _LENGTH_ZS]
 
     def quantile_ms(self, z: float) -> float:
         return (self.mix.isl_quantile(z) * self.per_token_s + self.fixed_s) * 1000.0
@@ -182,6 +186,11 @@ def _queued_ms(perf: PerfModel, rate: float, mix: LengthMix, engines: int, z: fl
     if decay <= 0:
         return math.inf
     tail = 1.0 - quantile
+    own_quantile = own.quantile_ms(z) / 1000.0
+    comonotone = own_quantile + (math.log(waits / tail) / decay if waits > tail else 0.0)
+    share = bursty_share(mix.burstiness)
+    if share >= 1.0 or waits <= 0:
+        return (comonotone if share >= 1.0 else own_quantile) * 1000.0
     packed = own.packed_points(perf, _packed_tokens(perf, rate / engines, mix))
 
     def packed_exceeds(t: float) -> float:
@@ -194,12 +203,6 @@ def _queued_ms(perf: PerfModel, rate: float, mix: LengthMix, engines: int, z: fl
         s0, s1 = packed[i - 1], packed[i]
         between = (t - s0) / (s1 - s0) if s1 > s0 else 1.0
         return 1.0 - (i - 0.5 + between) / LENGTH_POINTS
-
-    own_quantile = own.quantile_ms(z) / 1000.0
-    comonotone = own_quantile + (math.log(waits / tail) / decay if waits > tail else 0.0)
-    share = bursty_share(mix.burstiness)
-    if share >= 1.0 or waits <= 0:
-        return (comonotone if share >= 1.0 else own_quantile) * 1000.0
 
     def exceeds(t: float) -> float:
         waited = sum(math.exp(-decay * (t - s)) for s in packed if s <= t) / LENGTH_POINTS
