@@ -229,11 +229,13 @@ def _solve_exceeds(exceeds: Callable[[float], float], tail: float, hi: float) ->
     return hi
 
 
+@functools.lru_cache(maxsize=256)
 def prefill_engines(
     perf: PerfModel, rate: float, mix: LengthMix, ttft_ms: float, z: float, transfer_ms_per_token: float = 0.0
 ) -> int:
     """Fewest prefill engines whose quantile TTFT meets the target. A target below what an idle
-    engine does for the quantile prompt is met as nearly as engines can: within 20 % of that."""
+    engine does for the quantile prompt is met as nearly as engines can: within 20 % of that.
+    Remembered: a decision sizes the same load for several intervals of a flat forecast."""
     if rate <= 0:
         return 0
     own = _OwnTime(perf, mix, transfer_ms_per_token).quantile_ms(z)
