@@ -2,8 +2,8 @@
 
 Kinds: floor (asks for >= 3 decode), paced_floor (asks for >= `--decode` decode every `--interval`
 planner seconds, printing when it registered and each time it is called), ack (acknowledges
-decisions), hang (never answers), slow (answers after its timeout), crash (dies mid-call),
-negative (asks for -2 replicas), huge (asks for 10^9 decode), nan_forecast (a NaN / negative /
+decisions), hang (never answers), leaving (unregisters mid-call), slow (answers after its timeout),
+crash (dies mid-call), negative (asks for -2 replicas), huge (asks for 10^9 decode), nan_forecast (a NaN / negative /
 infinite forecast), oversized (a 5 MiB answer), wrong_stage (declares propose, serves clamp),
 silent (registers, never heartbeats), old_protocol (speaks only v9).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import time
 
 import anyio
@@ -112,6 +113,18 @@ class Slow(ProposePlugin):
 
     async def propose(self, ctx: TickContext) -> ProposeResult:
         await anyio.sleep(1.3)
+        return ProposeResult.at_least({Role.DECODE: 3})
+
+
+class Leaving(ProposePlugin):
+    """Says goodbye (SIGTERM to itself: the SDK unregisters) in the middle of its first call."""
+
+    def __init__(self, plugin_id: str) -> None:
+        self.spec = spec(plugin_id)
+
+    async def propose(self, ctx: TickContext) -> ProposeResult:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await anyio.sleep(0.2)  # within its 0.3 s timeout: only the unregistration can cut it short
         return ProposeResult.at_least({Role.DECODE: 3})
 
 
@@ -234,7 +247,7 @@ def main() -> None:
     INTERVAL = args.interval or INTERVAL
     kinds = {
         "floor": Floor, "hang": Hang, "crash": Crash, "negative": Negative, "ack": Acknowledge, "slow": Slow,
-        "huge": Huge, "nan_forecast": NanForecast, "oversized": Oversized,
+        "huge": Huge, "leaving": Leaving, "nan_forecast": NanForecast, "oversized": Oversized,
     }  # fmt: skip
     if args.kind in kinds:
         run(kinds[args.kind](args.id), args.planner, token=args.token, token_file=args.token_file)

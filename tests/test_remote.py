@@ -68,6 +68,19 @@ async def test_a_plugin_that_dies_mid_call_costs_only_its_say(tmp_path: Path) ->
         await h.wait_for(lambda: 3 in decode_targets(h), what="the healthy plugin's proposal")
 
 
+async def test_a_plugin_unregistering_mid_call_is_heard_out_then_no_longer_called(tmp_path: Path) -> None:
+    async with running_planner(tmp_path) as h:
+        h.start_plugin("leaving", "leaver")
+        await h.wait_for(lambda: any(c.status != "not_due" for c in h.calls_of("leaver"))
+                         and h.planner.registry.get("leaver") is None, what="the plugin to leave mid-call")  # fmt: skip
+        (call,) = (c for c in h.calls_of("leaver") if c.status != "not_due")
+        assert call.status == "ok", call  # its answer, begun before it said goodbye, still counts
+        assert 3 in decode_targets(h)
+        ticks = len(h.records)
+        await h.wait_for(lambda: len(h.records) > ticks + 3, what="more ticks")
+        assert [c.status for c in h.calls_of("leaver") if c.status != "not_due"] == ["ok"]
+
+
 async def test_a_nonsense_answer_is_rejected_and_nothing_unclamped_is_applied(tmp_path: Path) -> None:
     async with running_planner(tmp_path) as h:
         h.start_plugin("negative", "liar")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,6 +38,10 @@ _STAGE_RPC: dict[Stage, tuple[str, Any, Callable[[Any], StageResult]]] = {
     Stage.APPLY: ("Apply", spb.ApplyRequest, wire.ack_from_proto),
 }
 
+# Closing a plugin's channel (it unregistered, or was evicted) lets a call in flight end by itself: its
+# own gRPC deadline, the tick's budget, ends it; this bounds only a stack that does not keep it.
+_CLOSE_GRACE_SECONDS = 30.0
+
 _CONNECTION_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
 
 
@@ -62,11 +67,14 @@ class RemoteTransport:
         endpoint: str,
         max_message_bytes: int,
         credentials: grpc.ChannelCredentials | None = None,
+        close_grace_seconds: float = _CLOSE_GRACE_SECONDS,
     ) -> None:
         self._spec = spec
         self.endpoint = endpoint
         self._channel = channel_for(endpoint, max_message_bytes, credentials)
         self._call = self._bind(spec.stage)
+        self._closed = False
+        self._close_grace = close_grace_seconds
 
     @property
     def spec(self) -> PluginSpec:
@@ -88,8 +96,18 @@ class RemoteTransport:
 
     async def invoke(self, ctx: TickContext, decision: Decision | None, budget_seconds: float) -> StageResult:
         plugin_id = self._spec.id
+        if self._closed:
+            raise PluginConnectionError(plugin_id, "unregistered or evicted before the call")
         try:
             return await self._call(ctx, decision, max(budget_seconds, 0.001))
+        except asyncio.CancelledError:
+            # A closed channel cancels the calls still in flight after its grace, and grpc.aio raises that
+            # as if the caller were cancelled; a caller really cancelled (the tick's deadline, a shutdown)
+            # has a cancellation pending on its task.
+            task = asyncio.current_task()
+            if self.is_closed() and task is not None and task.cancelling() == 0:
+                raise PluginConnectionError(plugin_id, "unregistered or evicted during the call") from None
+            raise
         except grpc.aio.AioRpcError as exc:
             code, details = exc.code(), exc.details() or ""
             if code is grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -102,5 +120,10 @@ class RemoteTransport:
         except ValueError as exc:  # a message that decodes but says nothing valid
             raise PluginProtocolError(plugin_id, str(exc)) from None
 
+    def is_closed(self) -> bool:
+        """Whether `aclose` has begun: the plugin is gone and no new call is made."""
+        return self._closed
+
     async def aclose(self) -> None:
-        await self._channel.close(None)
+        self._closed = True
+        await self._channel.close(self._close_grace)
