@@ -245,6 +245,7 @@ class ThroughputPropose(ProposePlugin):
         # Unread arrivals get the floor but keep their misses: they err towards capacity both ways.
         trust = 1.0 - bursty_share(self.burstiness)
         path = self.errors.at_least_the_new_level(ctx.now, forecast, trust, self._bursty_share())
+        path = self.errors.as_the_last_rise(path, trust)
         level = self.errors.last_count
         rise = forecast[min(first, len(forecast)) - 1] - level if level is not None else 0.0
         self.margin = self.errors.margin(self.burstiness, rise)
