@@ -3,9 +3,9 @@
 Kinds: floor (asks for >= 3 decode), paced_floor (asks for >= `--decode` decode every `--interval`
 planner seconds, printing when it registered and each time it is called), ack (acknowledges
 decisions), hang (never answers), leaving (unregisters mid-call), slow (answers after its timeout),
-crash (dies mid-call), negative (asks for -2 replicas), huge (asks for 10^9 decode), nan_forecast (a NaN / negative /
-infinite forecast), oversized (a 5 MiB answer), wrong_stage (declares propose, serves clamp),
-silent (registers, never heartbeats), old_protocol (speaks only v9).
+crash (dies mid-call), negative (asks for -2 replicas), huge (asks for 10^9 decode), nan_forecast
+(a NaN / negative / infinite forecast), oversized (a 5 MiB answer), wrong_stage (declares propose,
+serves clamp), silent (registers, never heartbeats), old_protocol (speaks only v9).
 """
 
 from __future__ import annotations
